@@ -1,0 +1,39 @@
+"""symnet: a symbolic differentiation compiler for network expressions.
+
+Declare a model in SymPy, derive its gradient symbolically (backpropagation
+on a shared matrix-level graph), and compile it into NumPy or LLVM kernels.
+"""
+
+from sympy import tanh
+
+from .api import GradCheck, check_grad, compile, grad, lower
+from .derive import NoDependenceError
+from .frontend import UnsupportedError
+from .ops import (
+    ACTIVATIONS,
+    Elementwise,
+    OneHot,
+    ShapeError,
+    hard_logistic,
+    hard_tanh,
+    leaky_relu,
+    log_softmax,
+    logistic,
+    logsumexp,
+    matsum,
+    maxout,
+    ones,
+    prelu,
+    relu,
+    softmax,
+    softplus,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "Elementwise", "GradCheck", "NoDependenceError", "OneHot", "ShapeError",
+    "UnsupportedError", "check_grad", "compile", "grad", "hard_logistic", "hard_tanh",
+    "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout", "ones",
+    "prelu", "relu", "softmax", "softplus", "tanh",
+]

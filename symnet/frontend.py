@@ -1,0 +1,233 @@
+"""Front end: SymPy expressions (scalar or matrix) -> symnet Graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
+
+from . import ops
+from .graph import VARS, Graph
+from .ops import ShapeError
+
+__all__ = ["UnsupportedError", "Frontend", "SCALAR_HEADS", "to_graph"]
+
+
+class UnsupportedError(TypeError):
+    """An expression uses a head symnet cannot differentiate or compile."""
+
+
+#: Scalar heads that may appear in elementwise bodies. Each has a derivative
+#: (its ``fdiff``, or a row in derive.PARTIALS) and a printer in every backend.
+SCALAR_HEADS: tuple[type, ...] = (
+    sp.Add, sp.Mul, sp.Pow, sp.exp, sp.log, sp.tanh, sp.sin, sp.cos, sp.Abs, sp.Max, sp.Min,
+    sp.Heaviside, sp.sinh, sp.cosh, sp.atan, sp.erf, sp.sign,
+    ops.logistic, ops.softplus, ops.relu, ops.leaky_relu, ops.prelu, ops.hard_logistic,
+    ops.hard_tanh, ops.maxout,
+)
+
+
+def _is_matrix(e) -> bool:
+    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
+
+
+def _shape_symbols(exprs: Iterable[sp.Basic]) -> set[sp.Symbol]:
+    dims: set[sp.Symbol] = set()
+    for e in exprs:
+        for a in sp.preorder_traversal(e):
+            if isinstance(a, (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix)):
+                for d in a.shape:
+                    dims |= sp.sympify(d).free_symbols
+    return dims
+
+
+class Frontend:
+    """Converts SymPy expressions into nodes of one shared Graph (memoized)."""
+
+    def __init__(self, graph: Graph | None = None, dims: set[sp.Symbol] | None = None):
+        self.g = graph if graph is not None else Graph()
+        self.dims: set[sp.Symbol] = set(dims or ())
+        self.memo: dict[sp.Basic, int] = {}
+
+    def add(self, expr) -> int:
+        expr = sp.sympify(expr)
+        self.dims |= _shape_symbols([expr])
+        return self.node(expr)
+
+    # ------------------------------------------------------------ dispatch
+    def node(self, e: sp.Basic) -> int:
+        hit = self.memo.get(e)
+        if hit is not None:
+            return hit
+        if _is_matrix(e):
+            i = self._matrix(e)
+        else:
+            i = self._scalar(e)
+        self.memo[e] = i
+        return i
+
+    def _matrix(self, e) -> int:
+        for cls, method in _MATRIX_RULES:
+            if isinstance(e, cls):
+                return getattr(self, method)(e)
+        if isinstance(e, sp.MatrixBase):
+            raise UnsupportedError(
+                f"explicit matrix {e} in an expression: declare it as a MatrixSymbol and pass "
+                "its values as an input")
+        raise UnsupportedError(f"unsupported matrix operation {type(e).__name__}: {e}")
+
+    # ------------------------------------------------------------ matrix rules
+    def _m_symbol(self, e):
+        return self.g.leaf(e)
+
+    def _m_identity(self, e):
+        return self.g.leaf(e)
+
+    def _m_ones(self, e):
+        return self.g.const(1, e.shape)
+
+    def _m_zeros(self, e):
+        return self.g.const(0, e.shape)
+
+    def _m_transpose(self, e):
+        return self.g.transpose(self.node(e.arg))
+
+    def _m_matmul(self, e):
+        coeff, mats = e.as_coeff_matrices()
+        out = self.node(mats[0])
+        for f in mats[1:]:
+            out = self.g.matmul(out, self.node(f))
+        return self._scale(coeff, out)
+
+    def _scale(self, coeff, i: int) -> int:
+        if coeff == 1:
+            return i
+        body, args = self.scalar_body(coeff, [i])
+        return self.g.ew(body * VARS[0], args)
+
+    def _m_matadd(self, e):
+        args = [self.node(t) for t in e.args]
+        return self.g.ew(sp.Add(*VARS[: len(args)]), args, e.shape)
+
+    def _m_hadamard(self, e):
+        args = [self.node(t) for t in e.args]
+        return self.g.ew(sp.Mul(*VARS[: len(args)]), args, e.shape)
+
+    def _m_hadamard_power(self, e):
+        base, exp = e.args
+        body, args = self.scalar_body(exp, [self.node(base)])
+        return self.g.ew(VARS[0] ** body, args, e.shape)
+
+    def _m_elementwise(self, e):
+        lam = e.function
+        bound = [self.node(a) for a in e.operands]
+        body = lam.expr.xreplace(dict(zip(lam.variables, VARS, strict=False)))
+        body, args = self.scalar_body(body, bound)
+        return self.g.ew(body, args, e.shape)
+
+    def _m_applyfunc(self, e):
+        lam = e.function
+        body = lam.expr.xreplace({lam.variables[0]: VARS[0]})
+        body, args = self.scalar_body(body, [self.node(e.expr)])
+        return self.g.ew(body, args, e.shape)
+
+    def _m_column(self, e):
+        return self.g.column_op(type(e).__name__, self.node(e.arg))
+
+    # ------------------------------------------------------------ scalars
+    def _scalar(self, e) -> int:
+        if isinstance(e, sp.Symbol) and e not in self.dims:
+            return self.g.leaf(e)
+        if isinstance(e, ops.matsum):
+            return self.g.reduce(self.node(e.arg), None)
+        if isinstance(e, sp.Trace):
+            return self._trace(e.arg)
+        if isinstance(e, MatrixElement):
+            parent = e.parent
+            if parent.shape == (1, 1):
+                return self.node(parent)
+            raise UnsupportedError(
+                f"entry {e} of the {parent.shape[0]} x {parent.shape[1]} matrix {parent}: "
+                "symnet works with whole matrices; write the entry as a product with unit vectors")
+        body, args = self.scalar_body(e, [])
+        return self.g.ew(body, args, (1, 1))
+
+    def _trace(self, A) -> int:
+        g = self.g
+        r, c = A.shape
+        if sp.sympify(r - c) != 0:
+            raise ShapeError(f"trace of the non-square {r} x {c} matrix {A}")
+        # tr(P Q) = sum(P^T o Q) avoids forming the product.
+        if isinstance(A, sp.MatMul):
+            coeff, mats = A.as_coeff_matrices()
+            if len(mats) >= 2:
+                P = self.node(mats[0])
+                Q = self.node(sp.MatMul(*mats[1:]).doit(deep=False) if len(mats) > 2 else mats[1])
+                prod = g.ew(VARS[0] * VARS[1], [g.transpose(P), Q])
+                return self._scale(coeff, g.reduce(prod, None))
+        eye = g.leaf(sp.Identity(r))
+        return g.reduce(g.ew(VARS[0] * VARS[1], [self.node(A), eye]), None)
+
+    def scalar_body(self, e: sp.Expr, bound: list[int]) -> tuple[sp.Expr, list[int]]:
+        """Body over ``VARS`` for a scalar expression: VARS[:len(bound)] are
+        bound to ``bound``; every other leaf (Symbol, 1 x 1 matrix, trace, ...)
+        becomes a further argument."""
+        args = list(bound)
+        slot: dict[sp.Basic, sp.Symbol] = {}
+        nbound = len(bound)
+
+        def walk(x):
+            if x in VARS[:nbound]:
+                return x
+            if x.is_Number or x in self.dims or x in (sp.pi, sp.E):
+                return x
+            if isinstance(x, sp.Symbol) or _is_matrix(x) or isinstance(
+                    x, (ops.matsum, sp.Trace, MatrixElement)):
+                if _is_matrix(x) and x.shape != (1, 1):
+                    raise ShapeError(
+                        f"the {x.shape[0]} x {x.shape[1]} matrix {x} is used where a scalar is "
+                        "expected")
+                if x not in slot:
+                    slot[x] = VARS[len(args)]
+                    args.append(self.node(x))
+                return slot[x]
+            if not isinstance(x, SCALAR_HEADS):
+                raise UnsupportedError(f"unsupported function {type(x).__name__} in {e}")
+            return x.func(*[walk(a) for a in x.args])
+
+        return walk(sp.sympify(e)), args
+
+
+_MATRIX_RULES: tuple[tuple[type, str], ...] = (
+    (sp.MatrixSymbol, "_m_symbol"),
+    (sp.Identity, "_m_identity"),
+    (sp.OneMatrix, "_m_ones"),
+    (sp.ZeroMatrix, "_m_zeros"),
+    (sp.Transpose, "_m_transpose"),
+    (sp.MatMul, "_m_matmul"),
+    (sp.MatAdd, "_m_matadd"),
+    (sp.HadamardProduct, "_m_hadamard"),
+    (sp.HadamardPower, "_m_hadamard_power"),
+    (ops.Elementwise, "_m_elementwise"),
+    (ElementwiseApplyFunction, "_m_applyfunc"),
+    (ops.softmax, "_m_column"),
+    (ops.log_softmax, "_m_column"),
+    (ops.logsumexp, "_m_column"),
+)
+
+
+def to_graph(exprs: Iterable[sp.Basic]) -> tuple[Graph, list[int]]:
+    """Convert expressions into one Graph; return it and their node ids.
+
+    >>> x, w = sp.symbols('x w')
+    >>> g, (f,) = to_graph([ops.logistic(w * x)])
+    >>> g.nodes[f].op, g.nodes[f].attr
+    ('ew', logistic(_0*_1))
+    """
+    exprs = [sp.sympify(e) for e in exprs]
+    fe = Frontend(dims=_shape_symbols(exprs))
+    ids = [fe.add(e) for e in exprs]
+    fe.g.outputs = list(ids)
+    return fe.g, ids

@@ -1,0 +1,94 @@
+"""Stabilization: rewrite elementwise chains into forms that never overflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy as sp
+
+from .. import ops
+from ..graph import VARS, Graph, Node, body_vars, inline_args, rebuild
+
+#: How many elementwise producers deep a stable-form pattern may reach.
+_DEPTH = 4
+
+_u = sp.Wild("u")
+
+#: Scalar rewrites (pattern, replacement), applied to elementwise bodies.
+#: Each replacement is finite wherever the function is (logits of +-800).
+STABLE_FORMS: tuple[tuple[sp.Expr, sp.Expr], ...] = (
+    (sp.log(ops.logistic(_u)), -ops.softplus(-_u)),
+    (sp.log(1 - ops.logistic(_u)), -ops.softplus(_u)),
+    (sp.log(1 + sp.exp(_u)), ops.softplus(_u)),
+    (sp.log(sp.exp(_u)), _u),
+    (1 / (1 + sp.exp(-_u)), ops.logistic(_u)),
+)
+
+
+def _rewrite(body: sp.Expr) -> sp.Expr:
+    for pat, rep in STABLE_FORMS:
+        body = body.replace(pat, rep)
+    return body
+
+
+def _log_of_softmax(new: Graph, body: sp.Expr, args: list[int]) -> tuple[sp.Expr, list[int]]:
+    """log(v) with v = softmax(z) becomes a variable bound to log_softmax(z)."""
+    for k in body_vars(body):
+        src = new.nodes[args[k]]
+        if src.op == "softmax" and body.has(sp.log(VARS[k])):
+            ls = new.column_op("log_softmax", src.args[0])
+            args = args + [ls]
+            body = body.xreplace({sp.log(VARS[k]): VARS[len(args) - 1]})
+    return body, args
+
+
+def _stable_ew(new: Graph, i: int, n: Node, args: list[int]) -> int:
+    if n.op != "ew":
+        return -1
+    body, bargs = _log_of_softmax(new, n.attr, args)
+    if body != n.attr:
+        return new.ew(body, bargs, n.shape)
+    probe = new.ew(n.attr, args, n.shape)
+    if new.nodes[probe].op != "ew":
+        return probe
+    inl, inl_args = new.nodes[probe].attr, list(new.nodes[probe].args)
+    for _ in range(_DEPTH):
+        inl, inl_args = inline_args(new, inl, inl_args,
+                                    lambda a: new.nodes[a].shape == n.shape)
+    out = _rewrite(inl)
+    if out != inl:
+        return new.ew(out, inl_args, n.shape)
+    return probe
+    inl, inl_args = new.nodes[probe].attr, list(new.nodes[probe].args)
+    for _ in range(_DEPTH):
+        inl, inl_args = inline_args(new, inl, inl_args,
+                                    lambda a: new.nodes[a].shape == n.shape)
+    out = _rewrite(inl)
+    if out != inl and not out.has(*[p.func for p, _ in STABLE_FORMS[:1]]) or (
+            out != inl and not out.has(sp.log(ops.logistic(_u)))):
+        return new.ew(out, inl_args, n.shape)
+    return probe
+
+
+#: Rewrite rows, tried in order on every node.
+RULES: tuple[Callable[[Graph, int, Node, list[int]], int], ...] = (_stable_ew,)
+
+
+def stabilize(g: Graph) -> Graph:
+    """Replace log(softmax), log(logistic), log(1 - logistic), ... by stable forms.
+
+    >>> from symnet.frontend import to_graph
+    >>> z = sp.Symbol('z')
+    >>> g, _ = to_graph([sp.log(ops.logistic(z))])
+    >>> [n.attr for n in stabilize(g).live_nodes() if n.op == 'ew']
+    [-softplus(-_0)]
+    """
+
+    def fn(new: Graph, i: int, n: Node, args: list[int]) -> int:
+        for rule in RULES:
+            r = rule(new, i, n, args)
+            if r != -1:
+                return r
+        return -1
+
+    return rebuild(g, fn)[0]

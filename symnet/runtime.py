@@ -1,0 +1,182 @@
+"""Runtime: Kernel objects that check their arguments and run compiled code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from . import ops
+from .ops import ShapeError
+from .schedule import Program
+
+__all__ = ["Kernel", "bind_arguments"]
+
+
+def _is_matrix(e) -> bool:
+    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
+
+
+def _as_float_array(name: str, value, dtype) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"argument {name}: cannot be read as an array ({exc})") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"argument {name}: expected real numbers, got dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)
+
+
+def _onehot(name: str, labels: np.ndarray, rows) -> np.ndarray:
+    if rows is None or not sp.sympify(rows).is_Integer:
+        raise ShapeError(f"argument {name}: integer labels need a known number of classes; "
+                         f"declare {name} with a number of rows, not {rows}")
+    rows = int(rows)
+    if labels.size and (labels.min() < 0 or labels.max() >= rows):
+        raise ValueError(f"argument {name}: labels must lie in 0..{rows - 1}, got "
+                         f"{labels.min()}..{labels.max()}")
+    out = np.zeros((rows, labels.shape[0]))
+    out[labels, np.arange(labels.shape[0])] = 1.0
+    return out
+
+
+def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
+                   dtype=np.float64) -> tuple[list[np.ndarray], dict[sp.Symbol, int], int | None]:
+    """Check and convert call arguments against the declared symbols.
+
+    Returns the arrays (float, C-contiguous), the values of the shape symbols,
+    and the number of points when scalar inputs were given as 1-D arrays.
+    """
+    names = [str(s) for s in inputs]
+    if len(args) > len(inputs):
+        raise TypeError(f"kernel takes {len(inputs)} arguments ({', '.join(names)}), "
+                        f"got {len(args)}")
+    values: list[object] = list(args) + [None] * (len(inputs) - len(args))
+    given = [True] * len(args) + [False] * (len(inputs) - len(args))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise TypeError(f"unknown argument {k!r}; the kernel takes {', '.join(names)}")
+        j = names.index(k)
+        if given[j]:
+            raise TypeError(f"argument {k} given twice")
+        values[j], given[j] = v, True
+    missing = [n for n, g in zip(names, given, strict=True) if not g]
+    if missing:
+        raise TypeError(f"missing argument(s): {', '.join(missing)}")
+
+    dims: dict[sp.Symbol, int] = {}
+    arrays: list[np.ndarray | None] = [None] * len(inputs)
+    points: int | None = None
+    has_matrix = any(_is_matrix(s) for s in inputs)
+    pending: list[int] = []
+    for j, (sym, v) in enumerate(zip(inputs, values, strict=True)):
+        name = names[j]
+        if _is_matrix(sym):
+            raw = np.asarray(v) if not isinstance(v, np.ndarray) else v
+            if isinstance(sym, ops.OneHot) and raw.ndim == 1 and raw.dtype.kind in "iu":
+                pending.append(j)
+                continue
+            arr = _as_float_array(name, v, dtype)
+            r, c = sym.shape
+            if arr.ndim == 1 and c == 1:
+                arr = arr.reshape(-1, 1)
+            elif arr.ndim == 1 and r == 1:
+                arr = arr.reshape(1, -1)
+            elif arr.ndim == 0 and (r, c) == (1, 1):
+                arr = arr.reshape(1, 1)
+            if arr.ndim != 2:
+                raise ShapeError(f"argument {name}: expected a {r} x {c} matrix, got an array "
+                                 f"of shape {arr.shape}")
+            _bind(name, sym.shape, arr.shape, dims)
+            arrays[j] = np.ascontiguousarray(arr)
+        else:
+            arr = _as_float_array(name, v, dtype)
+            if arr.ndim > 1 or (arr.ndim == 1 and has_matrix):
+                raise ShapeError(f"argument {name}: scalar symbol {name} takes a number"
+                                 f"{'' if has_matrix else ' or a 1-D array of points'}, got shape "
+                                 f"{arr.shape}")
+            if arr.ndim == 1:
+                if points is not None and arr.shape[0] != points:
+                    raise ShapeError(f"argument {name}: {arr.shape[0]} points, but earlier "
+                                     f"arguments have {points}")
+                points = arr.shape[0]
+            arrays[j] = arr
+    for j in pending:
+        sym, name = inputs[j], names[j]
+        labels = np.asarray(values[j])
+        r = sym.shape[0]
+        rows = dims.get(r, r) if isinstance(r, sp.Symbol) else r
+        arr = _onehot(name, labels, rows if not isinstance(rows, sp.Symbol) else None)
+        _bind(name, sym.shape, arr.shape, dims)
+        arrays[j] = arr.astype(dtype)
+    return arrays, dims, points
+
+
+def _bind(name: str, declared, actual, dims: dict) -> None:
+    for axis, (d, n) in enumerate(zip(declared, actual, strict=True)):
+        d = sp.sympify(d)
+        if d.is_Integer:
+            if int(d) != n:
+                raise ShapeError(f"argument {name}: expected shape "
+                                 f"{declared[0]} x {declared[1]}, got {actual[0]} x {actual[1]} "
+                                 f"(axis {axis})")
+        elif isinstance(d, sp.Symbol):
+            if d in dims and dims[d] != n:
+                raise ShapeError(f"argument {name}: dimension {d} is {n} here but {dims[d]} in an "
+                                 f"earlier argument")
+            dims[d] = n
+        else:
+            free = d.free_symbols - set(dims)
+            if free:
+                raise ShapeError(f"argument {name}: cannot infer {', '.join(map(str, free))} "
+                                 f"from dimension {d}")
+            if int(d.subs(dims)) != n:
+                raise ShapeError(f"argument {name}: dimension {d} = {d.subs(dims)}, got {n}")
+
+
+class Kernel:
+    """A compiled function of the declared inputs; call it with arrays.
+
+    Attributes: ``source`` (generated code), ``program`` (the schedule),
+    ``inputs`` and ``outputs`` (the SymPy expressions), ``backend``.
+    """
+
+    def __init__(self, fn: Callable, program: Program, inputs: Sequence[sp.Basic],
+                 outputs: Sequence[sp.Basic], backend: str, source: str, dtype=np.float64):
+        self.fn = fn
+        self.program = program
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.backend = backend
+        self.source = source
+        self.dtype = np.dtype(dtype)
+        self.__wrapped__ = fn  # inspect.getsource(kernel) shows the generated code
+
+    def __call__(self, *args, **kwargs):
+        arrays, dims, points = bind_arguments(self.inputs, args, kwargs, self.dtype)
+        missing = [d for d in self.program.dims if d not in dims]
+        if missing:
+            raise ShapeError(f"cannot infer dimension(s) {', '.join(map(str, missing))} from "
+                             "the arguments")
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            raw = self.fn(*arrays, *[dims[d] for d in self.program.dims])
+        return self._finish(raw, dims, points)
+
+    def _finish(self, raw, dims, points):
+        out = []
+        for expr, val in zip(self.outputs, raw, strict=True):
+            if _is_matrix(expr):
+                r, c = (int(sp.sympify(d).subs(dims)) for d in expr.shape)
+                out.append(np.array(np.broadcast_to(val, (r, c)), dtype=self.dtype))
+            elif points is not None:
+                out.append(np.array(np.broadcast_to(np.reshape(val, -1) if np.ndim(val) else val,
+                                                    (points,)), dtype=self.dtype))
+            else:
+                out.append(self.dtype.type(np.reshape(val, ())))
+        return out
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(s) for s in self.inputs)
+        return f"<symnet.Kernel {self.backend} ({ins}) -> {len(self.outputs)} outputs>"

@@ -1,0 +1,154 @@
+"""Print Graph nodes back to SymPy matrix expressions (readable formulas)."""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from . import ops
+from .graph import VARS, Graph
+
+__all__ = ["ToSympy"]
+
+
+def _is_matrix(e) -> bool:
+    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
+
+
+class ToSympy:
+    """Convert nodes to SymPy; nodes in ``symbols`` print as that symbol.
+
+    Elementwise bodies become Hadamard products, matrix sums and
+    :class:`symnet.ops.Elementwise` applications, so a derivative reads as
+    ``a1 o (1 - a1) o (W2^T delta2)`` rather than as a lambda.
+    """
+
+    def __init__(self, g: Graph, symbols: dict[int, sp.Basic] | None = None):
+        self.g = g
+        self.symbols = dict(symbols or {})
+        self.memo: dict[int, sp.Basic] = {}
+
+    def __call__(self, i: int) -> sp.Basic:
+        if i in self.symbols:
+            return self.symbols[i]
+        return self.expr(i)
+
+    def expr(self, i: int) -> sp.Basic:
+        """The node's own expression (not its name)."""
+        hit = self.memo.get(i)
+        if hit is not None:
+            return hit
+        n = self.g.nodes[i]
+        out = getattr(self, "_" + n.op)(n)
+        self.memo[i] = out
+        return out
+
+    # ------------------------------------------------------------ one method per op
+    def _leaf(self, n):
+        return n.attr
+
+    def _const(self, n):
+        if n.shape == (1, 1):
+            return n.attr
+        if n.attr == 0:
+            return sp.ZeroMatrix(*n.shape)
+        return n.attr * sp.OneMatrix(*n.shape) if n.attr != 1 else sp.OneMatrix(*n.shape)
+
+    def _matmul(self, n):
+        a, b = (self(x) for x in n.args)
+        ta, tb = n.attr
+        a = _t(a) if ta else a
+        b = _t(b) if tb else b
+        if not _is_matrix(a) or not _is_matrix(b):
+            return a * b
+        return sp.MatMul(a, b)
+
+    def _transpose(self, n):
+        return _t(self(n.args[0]))
+
+    def _reduce(self, n):
+        a = self(n.args[0])
+        r, c = self.g.shape(n.args[0])
+        if not _is_matrix(a):
+            return a * {0: r, 1: c, None: r * c}[n.attr]
+        if n.attr is None:
+            return ops.matsum(a)
+        if n.attr == 0:
+            return sp.MatMul(sp.OneMatrix(1, r), a)
+        return sp.MatMul(a, sp.OneMatrix(c, 1))
+
+    def _softmax(self, n):
+        return ops.softmax(self(n.args[0]))
+
+    def _log_softmax(self, n):
+        return ops.log_softmax(self(n.args[0]))
+
+    def _logsumexp(self, n):
+        return ops.logsumexp(self(n.args[0]))
+
+    def _ew(self, n):
+        args = [self(a) for a in n.args]
+        scalar = [not _is_matrix(x) or x.shape == (1, 1) for x in args]
+        args = [x[0, 0] if s and _is_matrix(x) else x for x, s in zip(args, scalar, strict=True)]
+        if n.shape == (1, 1):
+            return n.attr.xreplace(dict(zip(VARS, args, strict=False)))
+        return _Body(self.g, n, args, scalar).convert(n.attr)
+
+
+def _t(x):
+    return x.T if _is_matrix(x) else x
+
+
+class _Body:
+    """Structural conversion of an elementwise body to a matrix expression."""
+
+    def __init__(self, g: Graph, n, args, scalar):
+        self.shape = n.shape
+        self.env = {}
+        for k, (a, x, s) in enumerate(zip(n.args, args, scalar, strict=True)):
+            self.env[VARS[k]] = (x, s, g.shape(a))
+
+    def full(self, x, shape):
+        """Broadcast a matrix argument up to the node's shape."""
+        r, c = self.shape
+        xr, xc = shape
+        if xr == 1 and r != 1:
+            x = sp.MatMul(sp.OneMatrix(r, 1), x)
+        if xc == 1 and c != 1:
+            x = sp.MatMul(x, sp.OneMatrix(1, c))
+        return x
+
+    def convert(self, e):
+        """Return a scalar Expr (if e is entry-independent) or a matrix expression."""
+        out, is_mat = self._conv(e)
+        if not is_mat:
+            return out * sp.OneMatrix(*self.shape)
+        return out
+
+    def _conv(self, e):
+        if e in self.env:
+            x, s, shape = self.env[e]
+            return (x, False) if s else (self.full(x, shape), True)
+        if not e.args or not (e.free_symbols & set(self.env)):
+            return e, False
+        parts = [self._conv(a) for a in e.args]
+        if not any(m for _, m in parts):
+            return e.func(*[p for p, _ in parts]), False
+        if e.is_Add:
+            terms = [p if m else p * sp.OneMatrix(*self.shape) for p, m in parts]
+            return sp.MatAdd(*terms), True
+        if e.is_Mul:
+            coeff = sp.Mul(*[p for p, m in parts if not m])
+            mats = [p for p, m in parts if m]
+            prod = mats[0] if len(mats) == 1 else sp.HadamardProduct(*mats)
+            return (prod if coeff == 1 else coeff * prod), True
+        if e.is_Pow and not parts[1][1]:
+            return sp.HadamardPower(parts[0][0], parts[1][0]), True
+        # A function of matrices: apply it entry by entry (broadcasting inside).
+        raw = []
+        for a in e.args:
+            if a in self.env and not self.env[a][1]:
+                raw.append(self.env[a][0])
+            else:
+                raw.append(self._conv(a)[0])
+        return ops.Elementwise(e.func, *raw), True
