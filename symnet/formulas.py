@@ -19,6 +19,12 @@ def _is_nonlinear(g: Graph, i: int) -> bool:
     return n.op == "ew" and any(isinstance(f, sp.Function) for f in sp.preorder_traversal(n.attr))
 
 
+def _is_activation(g: Graph, i: int) -> bool:
+    """softmax(z) or f(z, ...) for a function head f: what deserves the name a."""
+    n = g.nodes[i]
+    return n.op == "softmax" or (n.op == "ew" and isinstance(n.attr, sp.Function))
+
+
 def _is_affine(g: Graph, i: int) -> bool:
     n = g.nodes[i]
     if n.op == "matmul":
@@ -45,7 +51,7 @@ def name_layers(g: Graph, adjoint: dict[int, int], loss: int) -> None:
         k += 1
         g.names[i] = f"z{k}"
         acts.sort(key=lambda u: (g.nodes[u].op != "softmax", u))
-        if acts[0] not in g.names:
+        if acts[0] not in g.names and _is_activation(g, acts[0]):
             g.names[acts[0]] = f"a{k}"
         d = adjoint.get(i)
         if d is not None and d not in g.names and g.nodes[d].op not in ("leaf", "const"):

@@ -154,7 +154,7 @@ class Graph:
         shape = {0: (ONE, c), 1: (r, ONE), None: (ONE, ONE)}[axis]
         n = self.nodes[a]
         # Summing over a length-1 axis does nothing.
-        if (axis == 0 and r == 1) or (axis == 1 and c == 1) or (axis is None and n.shape == (ONE, ONE)):
+        if {0: r, 1: c, None: r * c}[axis] == 1:
             return a
         if axis is None and r == 1:
             return self.reduce(a, 1)
@@ -162,7 +162,7 @@ class Graph:
             return self.reduce(a, 0)
         if n.op == "const":
             count = {0: r, 1: c, None: r * c}[axis]
-            return self.const(n.attr * count, shape) if n.attr.is_zero is False else self.const(0, shape)
+            return self.const(n.attr * count, shape)
         return self.add(Node("reduce", (a,), shape, axis))
 
     def column_op(self, op: str, a: int) -> int:
@@ -177,18 +177,21 @@ class Graph:
         args = list(args)
         shapes = [self.shape(a) for a in args]
         out = _broadcast(shapes) if shape is None else (sp.sympify(shape[0]), sp.sympify(shape[1]))
-        for a, s in zip(args, shapes, strict=True):
+        for s in shapes:
             for d, o in zip(s, out, strict=True):
                 if not (d == 1 or _dims_equal(d, o)):
                     raise ShapeError(
                         f"elementwise {body}: argument of shape {fmt_shape(s)} does not broadcast "
                         f"to {fmt_shape(out)}")
-        # Fold constants and merge duplicate args.
+        # Fold constants, see through pure broadcasts (this node broadcasts
+        # anyway) and merge duplicate args.
         reps: dict[sp.Symbol, sp.Expr] = {}
         keep: dict[int, sp.Symbol] = {}
         for i, a in enumerate(args):
             v = VARS[i]
             n = self.nodes[a]
+            if n.op == "ew" and n.attr == VARS[0] and len(n.args) == 1 and n.shape == out:
+                a, n = n.args[0], self.nodes[n.args[0]]
             if n.op == "const":
                 reps[v] = n.attr
             elif a in keep:

@@ -199,7 +199,11 @@ class MLP:
             raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
         return LOSSES[loss](self.output_expr, self.labels(loss))
 
-    def risk(self, loss: str = "cross_entropy", lam=sp.Symbol("lambda")) -> sp.Expr:
-        """Structural risk: mean loss + (lambda/2) sum ||W||_F^2 (eq. 4.35)."""
+    def risk(self, loss: str = "cross_entropy", lam=None) -> sp.Expr:
+        """Structural risk: mean loss + (lambda/2) sum ||W||_F^2 (eq. 4.35).
+
+        ``lam`` is a number or a symbol (default: the symbol lambda).
+        """
+        lam = sp.Symbol("lambda") if lam is None else lam
         return self.loss(loss) + l2_penalty(self.weights, lam)
 

@@ -416,7 +416,8 @@ class Elementwise(MatrixExpr):
             xs = sp.symbols(f"x0:{len(args)}", cls=sp.Dummy)
             function = sp.Lambda(xs, function(*xs))
         if len(function.variables) != len(args):
-            raise ValueError(f"{function} takes {len(function.variables)} arguments, got {len(args)}")
+            raise ValueError(f"{function} takes {len(function.variables)} arguments, "
+                             f"got {len(args)}")
         shapes = [a.shape if _is_matrix(a) else (1, 1) for a in args]
         _broadcast_shape(shapes, f"Elementwise({function.expr})")
         return MatrixExpr.__new__(cls, function, *args)

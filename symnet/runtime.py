@@ -153,6 +153,7 @@ class Kernel:
         self.source = source
         self.dtype = np.dtype(dtype)
         self.__wrapped__ = fn  # inspect.getsource(kernel) shows the generated code
+        self._shapes: dict[tuple, list] = {}
 
     def __call__(self, *args, **kwargs):
         arrays, dims, points = bind_arguments(self.inputs, args, kwargs, self.dtype)
@@ -164,12 +165,21 @@ class Kernel:
             raw = self.fn(*arrays, *[dims[d] for d in self.program.dims])
         return self._finish(raw, dims, points)
 
+    def _output_shapes(self, dims: dict) -> list[tuple[int, int] | None]:
+        key = tuple(sorted((str(k), v) for k, v in dims.items()))
+        hit = self._shapes.get(key)
+        if hit is None:
+            hit = [tuple(int(sp.sympify(d).subs(dims)) for d in e.shape) if _is_matrix(e)
+                   else None for e in self.outputs]
+            self._shapes[key] = hit
+        return hit
+
     def _finish(self, raw, dims, points):
         out = []
-        for expr, val in zip(self.outputs, raw, strict=True):
-            if _is_matrix(expr):
-                r, c = (int(sp.sympify(d).subs(dims)) for d in expr.shape)
-                out.append(np.array(np.broadcast_to(val, (r, c)), dtype=self.dtype))
+        shapes = self._output_shapes(dims)
+        for shape, val in zip(shapes, raw, strict=True):
+            if shape is not None:
+                out.append(np.array(np.broadcast_to(val, shape), dtype=self.dtype))
             elif points is not None:
                 out.append(np.array(np.broadcast_to(np.reshape(val, -1) if np.ndim(val) else val,
                                                     (points,)), dtype=self.dtype))

@@ -88,10 +88,10 @@ class ToSympy:
 
     def _ew(self, n):
         args = [self(a) for a in n.args]
-        scalar = [not _is_matrix(x) or x.shape == (1, 1) for x in args]
-        args = [x[0, 0] if s and _is_matrix(x) else x for x, s in zip(args, scalar, strict=True)]
-        if n.shape == (1, 1):
-            return n.attr.xreplace(dict(zip(VARS, args, strict=False)))
+        scalar = [not _is_matrix(x) for x in args]
+        if all(scalar):
+            if n.shape == (1, 1):
+                return n.attr.xreplace(dict(zip(VARS, args, strict=False)))
         return _Body(self.g, n, args, scalar).convert(n.attr)
 
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sympy as sp
+
 from ..derive import simplify_body
 from ..graph import Graph, Node, inline_args, rebuild
+
+
+def _cheap(body) -> bool:
+    return body.is_polynomial() and sp.count_ops(body) <= 2
 
 
 def fuse(g: Graph) -> Graph:
     """Merge chains of elementwise nodes so each chain is one loop.
 
-    A producer is inlined into its user when that is its only use, it is not
-    an output and it carries no name (named nodes, z, a and delta, stay
-    visible in formulas and generated code).
+    A producer is inlined into its user when that is its only use (or it is
+    a cheap polynomial) and it carries no name (named nodes, z, a and
+    delta, stay visible in formulas and generated code).
     """
     users = g.users()
     for o in g.outputs:
@@ -23,9 +29,12 @@ def fuse(g: Graph) -> Graph:
         olds = dict(zip(args, n.args, strict=True))
 
         def single_use(a: int) -> bool:
-            old = olds[a]
-            return (len(users[old]) == 1 and old not in g.names
-                    and new.nodes[a].shape == n.shape)
+            old, src = olds[a], new.nodes[a]
+            if old in g.names or src.shape != n.shape:
+                return False
+            # Recomputing a cheap polynomial (1 - y, -x/m) beats storing it,
+            # and lets the user's body simplify against it.
+            return len(users[old]) == 1 or _cheap(src.attr)
 
         if not any(new.nodes[a].op == "ew" and single_use(a) for a in args):
             return -1

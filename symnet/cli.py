@@ -1,0 +1,393 @@
+"""The ``symnet`` command: train a network, print its gradient, show compiler stages."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from . import backends
+from .data import DataError, load_array_file, load_digits, reference_split
+from .nn import LOSSES, MLP, OUTPUTS
+
+__all__ = ["SHOW_STAGES", "main"]
+
+#: Loss used when --loss is not given, per output layer.
+DEFAULT_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
+                "linear": "squared_error"}
+DEFAULT_EPOCHS = 15
+_IDENT = re.compile(r"[A-Za-z_]\w*\Z")
+_MAX_MESSAGE = 400
+
+
+class _UsageError(Exception):
+    """A command-line argument is wrong (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump, no SystemExit
+        raise _UsageError(message)
+
+
+# ------------------------------------------------------------------ argument types
+
+
+def _size(entry: str, symbols: bool) -> sp.Expr:
+    entry = entry.strip()
+    try:
+        value = int(entry)
+    except ValueError:
+        if symbols and _IDENT.match(entry):
+            return sp.Symbol(entry, integer=True, positive=True)
+        what = "a positive integer or a name" if symbols else "a positive integer"
+        raise argparse.ArgumentTypeError(f"size {entry!r} is not {what}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"size {value} must be at least 1")
+    return sp.Integer(value)
+
+
+def _size_list(symbols: bool, minimum: int) -> Callable[[str], list[sp.Expr]]:
+    def parse(text: str) -> list[sp.Expr]:
+        entries = [] if not text.strip() or text.strip() == "none" else text.split(",")
+        sizes = [_size(e, symbols) for e in entries]
+        if len(sizes) < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} has {len(sizes)} size(s); give at least {minimum}, comma separated "
+                "(e.g. 64,32,10)")
+        return sizes
+
+    return parse
+
+
+def _lam(symbols: bool) -> Callable[[str], sp.Expr | float]:
+    def parse(text: str) -> sp.Expr | float:
+        try:
+            value = float(text)
+        except ValueError:
+            if symbols and _IDENT.match(text.strip()):
+                return sp.Symbol(text.strip())
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (np.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+        return value
+
+    return parse
+
+
+def _positive(kind: type) -> Callable[[str], float | int]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            name = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {name}") from None
+        if not (np.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+
+    return parse
+
+
+def _activations(text: str) -> str | list[str]:
+    names = [a.strip() for a in text.split(",")]
+    return names[0] if len(names) == 1 else names
+
+
+# ------------------------------------------------------------------ parser
+
+
+def _model_options(symbolic: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("model")
+    default = "n0,n1,n2" if symbolic else None
+    g.add_argument("--sizes", type=_size_list(symbolic, 2), default=default,
+                   help="layer sizes n0,...,nL, comma separated"
+                   + (" (integers or names; default n0,n1,n2)" if symbolic
+                      else " (first = features, last = classes of the data)"))
+    g.add_argument("--activation", type=_activations, default="logistic",
+                   help="hidden activation, or one per hidden layer comma separated "
+                   "(logistic, tanh, hard_logistic, hard_tanh, relu, leaky_relu, prelu, "
+                   "softplus, maxout, linear; default logistic)")
+    g.add_argument("--output", choices=OUTPUTS, default="softmax",
+                   help="output layer (default softmax)")
+    g.add_argument("--loss", choices=list(LOSSES), default=None,
+                   help="loss (default: cross_entropy for softmax, binary_cross_entropy for "
+                   "logistic, squared_error for linear outputs)")
+    g.add_argument("--pieces", type=_positive(int), default=2,
+                   help="linear pieces per maxout unit (default 2)")
+    return p
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symnet", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    kernels = argparse.ArgumentParser(add_help=False)
+    kg = kernels.add_argument_group("kernel")
+    kg.add_argument("--backend", choices=list(backends.BACKENDS), default="numpy",
+                    help="code generator (default numpy)")
+    kg.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                    help="floating-point type (default float64)")
+
+    t = sub.add_parser(
+        "train", parents=[_model_options(False), kernels],
+        help="train a network (default: 64-32-10 on the bundled digits)",
+        description="Train an MLP by SGD (Algorithm 4.1 with --batch-size 1) on the bundled "
+        "digits, or on --data, with the reference 80/20 split and early stopping.")
+    t.add_argument("--hidden", type=_size_list(False, 0), default=None,
+                   help="hidden sizes only, comma separated (default 32); the input and output "
+                   "sizes come from the data")
+    t.add_argument("--lam", type=_lam(False), default=1e-4,
+                   help="weight penalty lambda (default 1e-4)")
+    t.add_argument("--alpha", type=_positive(float), default=0.1,
+                   help="learning rate (default 0.1)")
+    t.add_argument("--epochs", type=_positive(int), default=DEFAULT_EPOCHS,
+                   help=f"maximum number of epochs (default {DEFAULT_EPOCHS})")
+    t.add_argument("--batch-size", type=_positive(int), default=1,
+                   help="samples per SGD step (default 1: Algorithm 4.1)")
+    t.add_argument("--patience", type=_positive(int), default=5,
+                   help="stop after this many epochs without a lower validation error "
+                   "(default 5)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--data", metavar="FILE", default=None,
+                   help="CSV (last column = integer label) or NPZ (arrays X, y) file instead "
+                   "of the bundled digits")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--plot", metavar="PNG", default=None,
+                   help="write the training curves to this PNG (needs matplotlib)")
+    t.add_argument("--save", metavar="NPZ", default=None,
+                   help="write the trained parameters to this .npz file")
+    t.set_defaults(run=_cmd_train)
+
+    g = sub.add_parser(
+        "grad", parents=[_model_options(True)],
+        help="print the derived gradient formulas of a model",
+        description="Derive the gradient of the model's risk and print the backpropagation "
+        "equations (symbolic sizes unless --sizes gives integers).")
+    g.add_argument("--lam", type=_lam(True), default=sp.Symbol("lambda"),
+                   help="weight penalty: a number or a name (default lambda)")
+    g.add_argument("--symbolic", action="store_true",
+                   help="replace the sizes by symbols n0, n1, ... (keeps the depth)")
+    fmt = g.add_mutually_exclusive_group()
+    fmt.add_argument("--latex", action="store_true", help="print LaTeX")
+    fmt.add_argument("--pretty", action="store_true", help="print 2-D Unicode formulas")
+    g.set_defaults(run=_cmd_grad)
+
+    s = sub.add_parser(
+        "show", parents=[_model_options(True), kernels],
+        help="dump a compiler stage of the model's training step",
+        description="Dump one stage of the compiled training step (risk and gradient): "
+        + "; ".join(f"{k}: {v[0]}" for k, v in SHOW_STAGES.items()) + ".")
+    s.add_argument("stage", choices=list(SHOW_STAGES), help="what to show")
+    s.add_argument("--lam", type=_lam(False), default=1e-4,
+                   help="weight penalty lambda (default 1e-4)")
+    s.add_argument("--symbolic", action="store_true",
+                   help="replace the sizes by symbols n0, n1, ... (keeps the depth)")
+    s.set_defaults(run=_cmd_show)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# ------------------------------------------------------------------ model
+
+
+def _net(args: argparse.Namespace, sizes: Sequence[sp.Expr]) -> MLP:
+    if getattr(args, "symbolic", False):
+        sizes = [sp.Symbol(f"n{i}", integer=True, positive=True) for i in range(len(sizes))]
+    return MLP(list(sizes), args.activation, output=args.output, pieces=args.pieces)
+
+
+def _loss(args: argparse.Namespace) -> str:
+    return args.loss or DEFAULT_LOSS[args.output]
+
+
+def _describe(net: MLP) -> str:
+    sizes = "-".join(str(s) for s in net.sizes)
+    hidden = ", ".join(dict.fromkeys(net.acts)) or "no"
+    return f"{sizes} network ({hidden} hidden, {net.output} output)"
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _emit_fn(progress: bool) -> Callable[[str], None]:
+    if progress:
+        from tqdm.auto import tqdm
+
+        return lambda line: tqdm.write(line, file=sys.stdout)
+    return lambda line: print(line, flush=True)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import accuracy, fit, save_params, training_kernel
+
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise ImportError("--plot needs matplotlib: pip install symnet[plot]")
+    if args.sizes is not None and args.hidden is not None:
+        raise ValueError("give --sizes or --hidden, not both")
+    if args.data:
+        X, y = load_array_file(args.data)
+        source = args.data
+    else:
+        X, y = load_digits()
+        source = "bundled digits"
+    n_classes = int(y.max()) + 1
+    if n_classes < 2:
+        raise DataError(f"{source}: every label is {int(y.max())}; need at least two classes")
+    X_tr, y_tr, X_va, y_va = reference_split(X, y)
+    if args.sizes is not None:
+        sizes = [int(s) for s in args.sizes]
+        if sizes[0] != X.shape[1] or sizes[-1] != n_classes:
+            raise ValueError(f"--sizes {','.join(map(str, sizes))} does not fit the data "
+                             f"({X.shape[1]} features, {n_classes} classes); use "
+                             f"--sizes {X.shape[1]},...,{n_classes} or --hidden")
+    else:
+        hidden = [32] if args.hidden is None else [int(s) for s in args.hidden]
+        sizes = [X.shape[1], *hidden, n_classes]
+    net = _net(args, sizes)
+    loss = _loss(args)
+    progress = not args.no_progress
+    emit = _emit_fn(progress)
+    algo = "Algorithm 4.1" if args.batch_size == 1 else "minibatch SGD"
+    emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, alpha={args.alpha:g}, "
+         f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
+    emit(f"data: {source}, {len(y_tr)} training / {len(y_va)} validation samples")
+    start = time.perf_counter()
+    training_kernel(net, loss, args.lam, args.backend, args.dtype)
+    emit(f"derived and compiled the training step in {time.perf_counter() - start:.2f} s")
+    emit(f"{'epoch':>5}  {'train loss':>10}  {'val loss':>10}  {'val error':>9}  "
+         f"{'seconds':>7}")
+
+    def report(history) -> None:
+        r = history.row(-1)
+        emit(f"{r['epoch']:>5}  {r['train_loss']:>10.4f}  {r['val_loss']:>10.4f}  "
+             f"{r['val_error']:>9.4f}  {r['seconds']:>7.2f}")
+
+    result = fit(net, X_tr, y_tr, X_val=X_va, y_val=y_va, loss=loss, lam=args.lam,
+                 alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
+                 patience=args.patience, seed=args.seed, backend=args.backend,
+                 dtype=args.dtype, progress=progress, callback=report)
+    total = time.perf_counter() - start
+    if result.stopped_early:
+        emit(f"stopped early after epoch {len(result.history)}: no lower validation error "
+             f"for {args.patience} epochs")
+    acc = accuracy(net, result.params, X_va, y_va, backend=args.backend, dtype=args.dtype)
+    correct = round(acc * len(y_va))
+    emit(f"validation accuracy: {100 * acc:.2f}% ({correct}/{len(y_va)}) with the parameters "
+         f"of epoch {result.best_epoch}; total {total:.1f} s")
+    if args.save:
+        emit(f"saved parameters to {save_params(args.save, net, result.params)}")
+    if args.plot:
+        from .train import plot_history
+
+        emit(f"saved training curves to {plot_history(result.history, args.plot)}")
+    return 0
+
+
+def _cmd_grad(args: argparse.Namespace) -> int:
+    from .api import grad
+
+    net = _net(args, args.sizes)
+    grads = grad(net.risk(_loss(args), args.lam), net.params)
+    if args.latex:
+        print(grads.latex())
+    elif args.pretty:
+        print(grads.pretty())
+    else:
+        print(str(grads))
+    return 0
+
+
+def _show_graph(net: MLP, loss: str, args: argparse.Namespace) -> str:
+    from .api import lower
+
+    return lower(net.risk(loss, args.lam), net.params)[0].table()
+
+
+def _show_program(net: MLP, loss: str, args: argparse.Namespace) -> str:
+    from .train import training_kernel
+
+    return str(training_kernel(net, loss, args.lam, args.backend, args.dtype).program)
+
+
+def _show_numpy(net: MLP, loss: str, args: argparse.Namespace) -> str:
+    from .train import training_kernel
+
+    return training_kernel(net, loss, args.lam, "numpy", args.dtype).source
+
+
+#: ``symnet show`` stages: name -> (description, function(net, loss, args) -> text).
+SHOW_STAGES: dict[str, tuple[str, Callable[[MLP, str, argparse.Namespace], str]]] = {
+    "graph": ("the lowered graph of the risk and its gradient, one node per line",
+              _show_graph),
+    "program": ("the scheduled kernel program", _show_program),
+    "numpy": ("the generated NumPy source", _show_numpy),
+}
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    net = _net(args, args.sizes)
+    print(SHOW_STAGES[args.stage][1](net, _loss(args), args).rstrip("\n"))
+    return 0
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``symnet`` command; returns the exit status.
+
+    Errors print one line ``symnet: error: ...`` to stderr (status 2 for bad
+    arguments, 1 otherwise), never a traceback.
+
+    >>> main(["grad", "--sizes", "3,2", "--output", "linear"])
+    dL/dW1 = lambda*W1 + (1/m*(W1*X - Y + b1*1))*X.T
+    dL/db1 = 1/m*(W1*X - Y + b1*1)*1
+    0
+    """
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except _UsageError as exc:
+        print(f"symnet: error: {_message(exc)}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("symnet: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `symnet show numpy | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # DataError is a ValueError
+        print(f"symnet: error: {_message(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
