@@ -6,7 +6,7 @@ on a shared matrix-level graph), and compile it into NumPy or LLVM kernels.
 
 from sympy import tanh
 
-from .api import GradCheck, check_grad, compile, grad, lower
+from .api import GradCheck, check_grad, compile, compile_grad, grad, lower
 from .derive import NoDependenceError
 from .frontend import UnsupportedError
 from .ops import (
@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "Elementwise", "GradCheck", "NoDependenceError", "OneHot", "ShapeError",
-    "UnsupportedError", "check_grad", "compile", "grad", "hard_logistic", "hard_tanh",
+    "UnsupportedError", "check_grad", "compile", "compile_grad", "grad", "hard_logistic", "hard_tanh",
     "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout", "ones",
     "prelu", "relu", "softmax", "softplus", "tanh",
 ]

@@ -21,7 +21,7 @@ from .runtime import Kernel
 from .schedule import schedule
 from .tosympy import ToSympy
 
-__all__ = ["grad", "compile", "check_grad", "GradCheck", "lower"]
+__all__ = ["grad", "compile", "compile_grad", "check_grad", "GradCheck", "lower"]
 
 
 def _is_matrix(e) -> bool:
@@ -139,32 +139,69 @@ def compile(outputs: sp.Basic | Iterable[sp.Basic], inputs: Iterable[sp.Basic],
     """
     outs = [sp.sympify(o) for o in _as_list(outputs)]
     ins = list(inputs)
+    dtype = _dtype(dtype)
+    fe = Frontend()
+    g = fe.g
+    g.outputs = [fe.add(o) for o in outs]
+    _check_inputs(g, ins)
+    trace = _debug_trace()
+    g = run_passes(g, FORWARD_PASSES, trace)
+    name_layers(g, {}, len(g.nodes) - 1)
+    g = run_passes(g, LOWERING_PASSES, trace)
+    return _kernel(g, ins, outs, backend, dtype, name)
+
+
+def _check_inputs(g: Graph, ins: list) -> None:
     _check_wrt(ins)
     if len(set(ins)) != len(ins):
         raise ValueError(f"inputs repeat a symbol: {ins}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float64, np.float32):
-        raise TypeError(f"dtype must be float64 or float32, got {dtype}")
-    fe = Frontend()
-    ids = [fe.add(o) for o in outs]
-    g = fe.g
-    g.outputs = ids
-    leaves = {g.nodes[i].attr for i in g.leaves() if g.live()[i]}
+    alive = g.live()
+    leaves = {g.nodes[i].attr for i in g.leaves() if alive[i]}
     missing = sorted(str(s) for s in leaves
                       if isinstance(s, (sp.Symbol, sp.MatrixSymbol)) and s not in ins)
     if missing:
         raise ValueError(f"the outputs use {', '.join(missing)}, which is not among the "
                          f"inputs {[str(s) for s in ins]}")
-    trace = _debug_trace()
-    g = run_passes(g, FORWARD_PASSES, trace)
-    name_layers(g, {}, len(g.nodes) - 1)
-    g = run_passes(g, LOWERING_PASSES, trace)
+
+
+def _dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32):
+        raise TypeError(f"dtype must be float64 or float32, got {dtype}")
+    return dtype
+
+
+def _kernel(g: Graph, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
     prog = schedule(g, ins)
     be = backends.get(backend)
     fn, source = be.build(prog, name=name, dtype=dtype)
-    if trace is not None:
+    if _debug_trace() is not None:
         print(f"--- program ---\n{prog}\n--- {backend} source ---\n{source}")
     return Kernel(fn, prog, ins, outs, backend, source, dtype)
+
+
+def compile_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Basic],
+                 backend: str = "numpy", dtype="float64", name: str = "step") -> Kernel:
+    """Compile the value of ``expr`` and its gradient w.r.t. ``wrt`` in one kernel.
+
+    The kernel returns ``[value, *gradients]``; it is built straight from
+    the derived graph, so its buffers carry the textbook names (z1, a1,
+    delta1, ...). Same numbers as ``compile([expr, *grad(expr, wrt)], inputs)``.
+
+    >>> x, w = sp.symbols('x w')
+    >>> k = compile_grad(w * x ** 2, [w], [x, w])
+    >>> [float(v) for v in k(3.0, 2.0)]
+    [18.0, 9.0]
+    """
+    wrt = _as_list(wrt)
+    ins = list(inputs)
+    dtype = _dtype(dtype)
+    expr = sp.sympify(expr)
+    g, _, grads = lower(expr, wrt)
+    _check_inputs(g, ins)
+    conv = ToSympy(g)
+    outs = [expr, *[_fix_shape(conv(i), w) for i, w in zip(grads, wrt, strict=True)]]
+    return _kernel(g, ins, outs, backend, dtype, name)
 
 
 @dataclass

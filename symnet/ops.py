@@ -419,7 +419,10 @@ class Elementwise(MatrixExpr):
             raise ValueError(f"{function} takes {len(function.variables)} arguments, "
                              f"got {len(args)}")
         shapes = [a.shape if _is_matrix(a) else (1, 1) for a in args]
-        _broadcast_shape(shapes, f"Elementwise({function.expr})")
+        head = function.expr.func.__name__ if function.expr.args else str(function.expr)
+        what = (f"{head}({', '.join(map(str, args))}) with shapes "
+                f"{', '.join(f'{r} x {c}' for r, c in shapes)}")
+        _broadcast_shape(shapes, what)
         return MatrixExpr.__new__(cls, function, *args)
 
     @property
