@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "Elementwise", "GradCheck", "NoDependenceError", "OneHot", "ShapeError",
-    "UnsupportedError", "check_grad", "compile", "compile_grad", "grad", "hard_logistic", "hard_tanh",
-    "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout", "ones",
-    "prelu", "relu", "softmax", "softplus", "tanh",
+    "UnsupportedError", "check_grad", "compile", "compile_grad", "grad", "hard_logistic",
+    "hard_tanh", "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout",
+    "ones", "prelu", "relu", "softmax", "softplus", "tanh",
 ]
