@@ -419,10 +419,13 @@ class Elementwise(MatrixExpr):
             raise ValueError(f"{function} takes {len(function.variables)} arguments, "
                              f"got {len(args)}")
         shapes = [a.shape if _is_matrix(a) else (1, 1) for a in args]
-        head = function.expr.func.__name__ if function.expr.args else str(function.expr)
-        what = (f"{head}({', '.join(map(str, args))}) with shapes "
-                f"{', '.join(f'{r} x {c}' for r, c in shapes)}")
-        _broadcast_shape(shapes, what)
+        try:
+            _broadcast_shape(shapes, "")
+        except ShapeError:
+            head = function.expr.func.__name__ if function.expr.args else str(function.expr)
+            raise ShapeError(f"{head}({', '.join(map(str, args))}) with shapes "
+                             f"{', '.join(f'{r} x {c}' for r, c in shapes)} do not broadcast"
+                             ) from None
         return MatrixExpr.__new__(cls, function, *args)
 
     @property
