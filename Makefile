@@ -24,7 +24,6 @@ demo: $(STAMP)
 	$(VENV)/bin/symnet train
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]' || echo "some bench peers failed to install; they will be reported as skipped"
 	$(PY) benchmarks/run.py
 
 clean:
