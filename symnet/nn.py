@@ -106,8 +106,9 @@ class MLP:
 
     ``sizes`` are n_0 .. n_L (integers or symbols); ``activations`` names
     the hidden layers' activation (one name, or one per hidden layer), from
-    :data:`symnet.ops.ACTIVATIONS`; ``output`` is softmax, logistic or
-    linear. Maxout layers have ``pieces`` linear pieces.
+    :data:`symnet.ops.ACTIVATIONS`, or gives a user-defined one as a SymPy
+    ``Lambda`` (e.g. ``Lambda(x, x*tanh(softplus(x)))``); ``output`` is
+    softmax, logistic or linear. Maxout layers have ``pieces`` linear pieces.
 
     >>> net = MLP([4, 3, 2], 'logistic', output='softmax')
     >>> [str(p) for p in net.params]
@@ -133,6 +134,8 @@ class MLP:
         if len(acts) != hidden:
             raise ValueError(f"{hidden} hidden layers but {len(acts)} activations: {acts}")
         for a in acts:
+            if not isinstance(a, str):
+                continue  # a user-defined activation: a SymPy Lambda or function class
             if a not in ops.ACTIVATIONS:
                 raise ValueError(f"unknown activation {a!r}; choose from "
                                  f"{', '.join(ops.ACTIVATIONS)}")
@@ -158,7 +161,10 @@ class MLP:
         zs = [dense(W, a, b) for W, b in zip(Ws, bs, strict=True)]
         gamma = None
         z = zs[0]
-        if act == "softmax":
+        if not isinstance(act, str):
+            out = ops.Elementwise(act, z)
+            act = str(act)
+        elif act == "softmax":
             out = ops.softmax(z)
         elif act == "linear":
             out = z

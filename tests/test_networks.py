@@ -81,3 +81,19 @@ def test_symbolic_sizes_one_kernel_many_batches():
         y = rng.integers(0, 3, m)
         R_val, dW1, db1, dW2, db2 = k(X, y, W1, b1, W2, b2)
         assert dW1.shape == (4, 2) and db2.shape == (3, 1) and np.isfinite(R_val)
+
+
+def test_user_defined_activation_in_a_network():
+    """Mish, x tanh(softplus(x)), declared as a SymPy Lambda: derived, checked."""
+    from symnet.nn import MLP
+
+    x = sp.Symbol("x")
+    mish = sp.Lambda(x, x * sp.tanh(symnet.softplus(x)))
+    net = MLP([3, 4, 2], [mish])
+    grads = symnet.grad(net.risk(lam=0.0), net.params)
+    assert "softplus" in str(grads) and "tanh" in str(grads)
+    rng = np.random.default_rng(2)
+    values = {p: rng.standard_normal(tuple(int(d) for d in p.shape)) for p in net.params}
+    values.update({net.X: rng.standard_normal((3, 5)), net.labels(): np.eye(2)[:, [0, 1, 1, 0, 1]]})
+    report = symnet.check_grad(net.risk(lam=0.0), net.params, values)
+    assert report.rel_error <= 1e-6, str(report)
