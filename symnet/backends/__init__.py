@@ -10,6 +10,7 @@ __all__ = ["BACKENDS", "get"]
 #: name -> module path; a backend module provides ``build(program, name, dtype)``.
 BACKENDS: dict[str, str] = {
     "numpy": "symnet.backends.numpy",
+    "llvm": "symnet.backends.llvm",
 }
 
 

@@ -1,5 +1,201 @@
-"""LLVM backend (llvmlite): SIMD-friendly elementwise math emitted as LLVM IR."""
+"""LLVM backend (llvmlite, MCJIT): a Program -> native code for the host CPU."""
 
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+import numpy as np
+import sympy as sp
+from llvmlite import ir
+
+from ...schedule import Program
+from .emit import Emitted, emit
+from .jit import Compiled, compile_module, target_machine
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
-__all__ = ["MATH_FUNCTIONS", "define_math", "math_function_name"]
+__all__ = ["MATH_FUNCTIONS", "NativeFunction", "build", "define_math", "math_function_name"]
+
+#: The point count of a scalar formula evaluated over arrays of points.
+POINTS = sp.Symbol("__points", integer=True, positive=True)
+
+
+def _blas_symbol(dtype: np.dtype) -> str | None:
+    """Register SciPy's ?gemm with the JIT under a symnet name; None without SciPy."""
+    name = "dgemm" if dtype == np.float64 else "sgemm"
+    symbol = f"symnet_{name}"
+    if symbol in _REGISTERED:
+        return symbol
+    try:
+        from scipy.linalg import cython_blas
+    except ImportError:
+        return None
+    capsule = cython_blas.__pyx_capi__[name]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    llvm.add_symbol(symbol, get_ptr(capsule, get_name(capsule)))
+    _REGISTERED.add(symbol)
+    return symbol
+
+
+_REGISTERED: set[str] = set()
+_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+@dataclass
+class _Specialization:
+    emitted: Emitted
+    compiled: Compiled
+    cfunc: object
+    dims: list[sp.Symbol]
+    plans: dict
+
+
+class NativeFunction:
+    """Calls the compiled kernel: allocates buffers, passes pointers, returns outputs.
+
+    One specialization per pattern of point-valued scalar inputs, compiled
+    on first use; intermediates share one workspace whose offsets reuse
+    memory once a value is dead.
+    """
+
+    def __init__(self, prog: Program, name: str, dtype: np.dtype):
+        self.prog = prog
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self.elem = ir.DoubleType() if self.dtype == np.float64 else ir.FloatType()
+        self.scalar_inputs = [k for k, (_, sym) in enumerate(prog.inputs)
+                              if not getattr(sym, "is_Matrix", False)]
+        self._specs: dict[tuple, _Specialization] = {}
+        self.default = self._spec(())
+
+    # ---------------------------------------------------------------- compile
+    def _spec(self, points: tuple[int, ...]) -> _Specialization:
+        hit = self._specs.get(points)
+        if hit is not None:
+            return hit
+        shapes: dict[str, tuple] = {}
+        dims = list(self.prog.dims)
+        if points:
+            dims.append(POINTS)
+            pointwise = {self.prog.inputs[k][0] for k in points}
+            for n in pointwise:
+                shapes[n] = (1, POINTS)
+            for s in self.prog.steps:
+                if s.shape == (1, 1) and any(a in pointwise for a in s.args):
+                    shapes[s.out] = (1, POINTS)
+                    pointwise.add(s.out)
+        tm = target_machine()
+        emitted = emit(self.prog, self.name, self.elem, shapes, gemm=_blas_symbol(self.dtype),
+                       triple=tm.triple, data_layout=str(tm.target_data), dims=dims)
+        compiled = compile_module(str(emitted.module))
+        cfunc = _PROTO(compiled.address(self.name))
+        spec = _Specialization(emitted, compiled, cfunc, dims, {})
+        self._specs[points] = spec
+        return spec
+
+    # ---------------------------------------------------------------- call
+    def __call__(self, *args):
+        n_in = len(self.prog.inputs)
+        arrays, dim_values = list(args[:n_in]), list(args[n_in:])
+        points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
+        spec = self._spec(points)
+        values = dict(zip(self.prog.dims, dim_values, strict=True))
+        if points:
+            values[POINTS] = int(np.shape(arrays[points[0]])[0])
+        key = tuple(values[d] for d in spec.dims)
+        layout = spec.plans.get(key)
+        if layout is None:
+            layout = spec.plans[key] = self._layout(spec, values)
+        sizes, offsets, total = layout
+        plan = spec.emitted.plan
+        work = np.empty(total, dtype=self.dtype)
+        keep = []
+        ptrs = (ctypes.c_void_p * (len(plan.buffers) + len(spec.emitted.scratch_sizes)))()
+        buffers: dict[str, np.ndarray] = {}
+        for k, name in enumerate(plan.buffers + list(spec.emitted.scratch_sizes)):
+            if k < n_in:
+                arr = np.ascontiguousarray(arrays[k], dtype=self.dtype)
+                if arr.ndim == 0:
+                    arr = arr.reshape(1)
+            elif name in plan.outputs:
+                arr = np.empty(sizes[name], dtype=self.dtype)
+            else:
+                off = offsets[name]
+                arr = work[off:off + int(np.prod(sizes[name]))]
+            keep.append(arr)
+            buffers[name] = arr
+            ptrs[k] = arr.ctypes.data
+        dims_arr = np.array(key if key else [0], dtype=np.int64)
+        spec.cfunc(ctypes.addressof(ptrs), dims_arr.ctypes.data)
+        out = []
+        for name in plan.outputs:
+            arr = buffers[name]
+            out.append(arr.copy() if name in plan.inputs else arr)
+        return tuple(out)
+
+    def _layout(self, spec: _Specialization, values: dict):
+        """Buffer sizes and workspace offsets (first fit over dead blocks)."""
+        plan = spec.emitted.plan
+
+        def size(shape):
+            return tuple(int(sp.sympify(d).subs(values)) for d in shape)
+
+        sizes = {n: size(plan.shapes[n]) for n in plan.buffers}
+        sizes.update({n: size(s) for n, s in spec.emitted.scratch_sizes.items()})
+        last_use: dict[str, int] = {}
+        for gi, g in enumerate(plan.groups):
+            for s in g.steps:
+                for a in s.args:
+                    last_use[a] = gi
+        scratch_of = spec.emitted.scratch
+        free: list[tuple[int, int]] = []
+        offsets: dict[str, int] = {}
+        total = 0
+        for gi, g in enumerate(plan.groups):
+            wanted = [n for n in g.stores if n not in plan.outputs]
+            wanted += [scratch_of[s.out] for s in g.steps if s.out in scratch_of]
+            for n in wanted:
+                need = int(np.prod(sizes[n]))
+                for k, (off, length) in enumerate(free):
+                    if length >= need:
+                        offsets[n] = off
+                        free[k] = (off + need, length - need)
+                        break
+                else:
+                    offsets[n] = total
+                    total += need
+            # Blocks whose last reader was this group (or never read) free up.
+            for n in wanted:
+                if n in scratch_of.values() or last_use.get(n, gi) <= gi:
+                    free.append((offsets[n], int(np.prod(sizes[n]))))
+            for n in list(offsets):
+                if last_use.get(n) == gi and n not in wanted:
+                    free.append((offsets[n], int(np.prod(sizes[n]))))
+        return sizes, offsets, max(total, 1)
+
+    # ---------------------------------------------------------------- inspection
+    @property
+    def llvm_ir(self) -> str:
+        return self.default.compiled.ir
+
+    @property
+    def llvm_ir_optimized(self) -> str:
+        return self.default.compiled.optimized_ir
+
+    @property
+    def asm(self) -> str:
+        return self.default.compiled.asm
+
+
+def build(prog: Program, name: str = "kernel", dtype=np.float64):
+    """Compile the program; return (callable, LLVM IR text)."""
+    fn = NativeFunction(prog, _symbol(name), dtype)
+    return fn, fn.llvm_ir
+
+
+def _symbol(name: str) -> str:
+    return "symnet_" + "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)

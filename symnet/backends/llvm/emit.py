@@ -1,0 +1,777 @@
+"""LLVM IR emitter: a Program -> one module with a kernel over buffer pointers.
+
+ABI: ``void NAME(T** bufs, i64* dims)``. ``bufs`` holds one pointer per
+buffer of the :class:`Plan` (inputs, then every materialized step); ``dims``
+holds the program's dimension values. Consecutive elementwise steps of one
+shape form a *loop group*: one loop nest in which values used only inside
+the group stay in registers. Every group and every other step is its own
+internal function whose pointer arguments are ``noalias``, so its loops
+vectorize without runtime alias checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sympy as sp
+from llvmlite import ir
+
+from ...graph import VARS
+from ...schedule import Program, Step
+from .vecmath import define_math
+
+__all__ = ["Group", "Plan", "emit", "plan"]
+
+I64 = ir.IntType(64)
+I32 = ir.IntType(32)
+I8 = ir.IntType(8)
+PTR = ir.PointerType()
+
+
+# ------------------------------------------------------------------ plan
+
+
+@dataclass
+class Group:
+    """Steps computed by one native function (a loop group or a single step)."""
+
+    steps: list[Step]
+    #: names of this group's values that must be written to memory
+    stores: list[str] = field(default_factory=list)
+
+    @property
+    def is_loop(self) -> bool:
+        return self.steps[0].op == "ew"
+
+
+@dataclass
+class Plan:
+    """Groups in order and the buffers that live in memory."""
+
+    groups: list[Group]
+    buffers: list[str]               # inputs first, then stored step values
+    shapes: dict[str, tuple]         # buffer -> (rows, cols) SymPy shape
+    inputs: list[str]
+    outputs: list[str]
+
+
+def plan(prog: Program, shapes: dict[str, tuple] | None = None) -> Plan:
+    """Group consecutive same-shape elementwise steps; decide what is stored.
+
+    ``shapes`` overrides step shapes (used for point-wise scalar programs,
+    where a 1 x 1 value becomes a 1 x N row).
+    """
+    shapes = dict(shapes or {})
+    for name, sym in prog.inputs:
+        shapes.setdefault(name, tuple(getattr(sym, "shape", (1, 1))))
+    for s in prog.steps:
+        shapes.setdefault(s.out, s.shape)
+    groups: list[Group] = []
+    for s in prog.steps:
+        if (s.op == "ew" and groups and groups[-1].is_loop
+                and shapes[groups[-1].steps[0].out] == shapes[s.out]):
+            groups[-1].steps.append(s)
+        else:
+            groups.append(Group([s]))
+    group_of = {s.out: gi for gi, g in enumerate(groups) for s in g.steps}
+    needed_outside: set[str] = set(prog.outputs)
+    for gi, g in enumerate(groups):
+        for s in g.steps:
+            for a in s.args:
+                if a in group_of and group_of[a] != gi:
+                    needed_outside.add(a)
+    for g in groups:
+        if g.is_loop:
+            g.stores = [s.out for s in g.steps if s.out in needed_outside]
+        else:
+            g.stores = [s.out for s in g.steps]
+    inputs = [n for n, _ in prog.inputs]
+    buffers = list(inputs)
+    for g in groups:
+        buffers += [n for n in g.stores if n not in buffers]
+    return Plan(groups, buffers, shapes, inputs, list(prog.outputs))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+class Loop:
+    """``for (i = start; i < stop; i++)`` as basic blocks; body at ``.index``."""
+
+    def __init__(self, b: ir.IRBuilder, stop: ir.Value, name: str, start: ir.Value | None = None):
+        self.b = b
+        fn = b.function
+        self.pre = b.block
+        self.head = fn.append_basic_block(f"{name}.head")
+        self.body = fn.append_basic_block(f"{name}.body")
+        self.exit = fn.append_basic_block(f"{name}.exit")
+        b.branch(self.head)
+        b.position_at_end(self.head)
+        self.index = b.phi(I64, name=name)
+        self.index.add_incoming(start if start is not None else I64(0), self.pre)
+        b.cbranch(b.icmp_signed("<", self.index, stop), self.body, self.exit)
+        b.position_at_end(self.body)
+
+    def carry(self, init: ir.Value, name: str) -> ir.PhiInstr:
+        """A loop-carried value (a header phi); give its next value to close()."""
+        hb = ir.IRBuilder(self.head)
+        hb.position_after(self.index)
+        phi = hb.phi(init.type, name=name)
+        phi.add_incoming(init, self.pre)
+        return phi
+
+    def close(self, carried: dict | None = None) -> None:
+        b = self.b
+        for phi, nxt in (carried or {}).items():
+            phi.add_incoming(nxt, b.block)
+        nxt = b.add(self.index, I64(1), name=f"{self.index.name}.next", flags=["nsw"])
+        self.index.add_incoming(nxt, b.block)
+        b.branch(self.head)
+        b.position_at_end(self.exit)
+
+
+class Ctx:
+    """What emitters of one function need: builder, element type, dims, module."""
+
+    def __init__(self, module: ir.Module, b: ir.IRBuilder, elem: ir.Type,
+                 dims: dict[sp.Symbol, ir.Value], fastmath: tuple[str, ...] = ("contract",)):
+        self.module = module
+        self.b = b
+        self.elem = elem
+        self.dims = dims
+        self.align = 8 if isinstance(elem, ir.DoubleType) else 4
+        self.fm = fastmath
+
+    def const(self, v: float) -> ir.Constant:
+        return ir.Constant(self.elem, float(v))
+
+    def dim(self, e: sp.Expr) -> ir.Value:
+        """An integer SymPy expression of dims as an i64 value."""
+        e = sp.sympify(e)
+        if e.is_Integer:
+            return I64(int(e))
+        if e in self.dims:
+            return self.dims[e]
+        if e.is_Add:
+            vals = [self.dim(a) for a in e.args]
+            out = vals[0]
+            for v in vals[1:]:
+                out = self.b.add(out, v)
+            return out
+        if e.is_Mul:
+            vals = [self.dim(a) for a in e.args]
+            out = vals[0]
+            for v in vals[1:]:
+                out = self.b.mul(out, v)
+            return out
+        raise NotImplementedError(f"dimension expression {e}")
+
+    def load(self, ptr: ir.Value, idx: ir.Value) -> ir.Value:
+        p = self.b.gep(ptr, [idx], inbounds=True, source_etype=self.elem)
+        return self.b.load(p, typ=self.elem, align=self.align)
+
+    def store(self, val: ir.Value, ptr: ir.Value, idx: ir.Value) -> None:
+        p = self.b.gep(ptr, [idx], inbounds=True, source_etype=self.elem)
+        self.b.store(val, p, align=self.align)
+
+    def intrinsic(self, name: str, nargs: int = 1) -> ir.Function:
+        full = f"llvm.{name}.{'f64' if isinstance(self.elem, ir.DoubleType) else 'f32'}"
+        fn = self.module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(self.elem, [self.elem] * nargs),
+                             name=full)
+        return fn
+
+    def libm(self, name: str) -> ir.Function:
+        full = name if isinstance(self.elem, ir.DoubleType) else name + "f"
+        fn = self.module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(self.elem, [self.elem]), name=full)
+        return fn
+
+    def math(self, name: str, x: ir.Value) -> ir.Value:
+        return self.b.call(define_math(self.module, name, self.elem), [x])
+
+    # arithmetic with the allowed fast-math flags only (never nnan / ninf)
+    def fadd(self, a, c):
+        return self.b.fadd(a, c, flags=self.fm)
+
+    def fsub(self, a, c):
+        return self.b.fsub(a, c, flags=self.fm)
+
+    def fmul(self, a, c):
+        return self.b.fmul(a, c, flags=self.fm)
+
+    def fdiv(self, a, c):
+        return self.b.fdiv(a, c, flags=self.fm)
+
+    def select(self, op: str, a, c, t, f):
+        return self.b.select(self.b.fcmp_ordered(op, a, c), t, f)
+
+
+# ------------------------------------------------------------------ scalar bodies
+
+
+class BodyEmitter:
+    """Emit a scalar SymPy body as LLVM IR: one ``_emit_<Head>`` per head."""
+
+    def __init__(self, ctx: Ctx, env: dict[sp.Symbol, ir.Value]):
+        self.ctx = ctx
+        self.env = env
+        self.memo: dict[sp.Expr, ir.Value] = {}
+
+    def __call__(self, e: sp.Expr) -> ir.Value:
+        hit = self.env.get(e)
+        if hit is None:
+            hit = self.memo.get(e)
+        if hit is not None:
+            return hit
+        out = self._emit(e)
+        self.memo[e] = out
+        return out
+
+    def _emit(self, e: sp.Expr) -> ir.Value:
+        c = self.ctx
+        if e.is_Number:
+            return c.const(float(e))
+        if e in c.dims:
+            return c.b.sitofp(c.dims[e], c.elem)
+        if e.is_Symbol:
+            raise KeyError(f"llvm backend: no value for {e}")
+        method = getattr(self, "_emit_" + type(e).__name__, None)
+        if method is None:
+            raise NotImplementedError(f"llvm backend: no emitter for {type(e).__name__} in {e}")
+        return method(e)
+
+    def _emit_Add(self, e):
+        vals = [self(a) for a in e.args]
+        out = vals[0]
+        for v in vals[1:]:
+            out = self.ctx.fadd(out, v)
+        return out
+
+    def _emit_Mul(self, e):
+        c = self.ctx
+        num, den = [], []
+        for a in e.args:
+            if a.is_Pow and a.exp.is_Integer and a.exp < 0:
+                den.append(a.base ** -a.exp)
+            elif a.is_Rational and not a.is_Integer and a.p == 1:
+                den.append(sp.Integer(a.q))
+            else:
+                num.append(a)
+        out = None
+        for a in num:
+            v = self(a)
+            out = v if out is None else c.fmul(out, v)
+        if out is None:
+            out = c.const(1.0)
+        for a in den:
+            out = c.fdiv(out, self(a))
+        return out
+
+    def _emit_Pow(self, e):
+        c = self.ctx
+        base, ex = e.args
+        if ex.is_Integer:
+            n = int(ex)
+            x = self(base)
+            if n == 0:
+                return c.const(1.0)
+            r = _powi(c, x, abs(n))
+            return c.fdiv(c.const(1.0), r) if n < 0 else r
+        if ex == sp.S.Half:
+            return c.b.call(c.intrinsic("sqrt"), [self(base)])
+        if ex == -sp.S.Half:
+            return c.fdiv(c.const(1.0), c.b.call(c.intrinsic("sqrt"), [self(base)]))
+        return c.math("exp", c.fmul(self(ex), c.math("log", self(base))))
+
+    def _emit_exp(self, e):
+        return self.ctx.math("exp", self(e.args[0]))
+
+    def _emit_log(self, e):
+        a = e.args[0]
+        if a.is_Add and len(a.args) == 2 and sp.S.One in a.args:
+            other = a.args[0] if a.args[1] == 1 else a.args[1]
+            return self.ctx.math("log1p", self(other))
+        return self.ctx.math("log", self(a))
+
+    def _emit_tanh(self, e):
+        return self.ctx.math("tanh", self(e.args[0]))
+
+    def _emit_logistic(self, e):
+        return self.ctx.math("logistic", self(e.args[0]))
+
+    def _emit_softplus(self, e):
+        return self.ctx.math("softplus", self(e.args[0]))
+
+    def _emit_relu(self, e):
+        c = self.ctx
+        x = self(e.args[0])
+        return c.select(">", x, c.const(0.0), x, c.const(0.0))
+
+    def _emit_leaky_relu(self, e):
+        c = self.ctx
+        x, g = self(e.args[0]), self(e.args[1])
+        return c.select(">", x, c.const(0.0), x, c.fmul(g, x))
+
+    _emit_prelu = _emit_leaky_relu
+
+    def _emit_hard_logistic(self, e):
+        c = self.ctx
+        x = self(e.args[0])
+        y = c.fadd(c.fmul(x, c.const(0.25)), c.const(0.5))
+        return _clip(c, y, 0.0, 1.0)
+
+    def _emit_hard_tanh(self, e):
+        return _clip(self.ctx, self(e.args[0]), -1.0, 1.0)
+
+    def _emit_maxout(self, e):
+        c = self.ctx
+        vals = [self(a) for a in e.args]
+        out = vals[0]
+        for v in vals[1:]:
+            out = c.select(">", v, out, v, out)
+        return out
+
+    _emit_Max = _emit_maxout
+
+    def _emit_Min(self, e):
+        c = self.ctx
+        vals = [self(a) for a in e.args]
+        out = vals[0]
+        for v in vals[1:]:
+            out = c.select("<", v, out, v, out)
+        return out
+
+    def _emit_Heaviside(self, e):
+        c = self.ctx
+        x = self(e.args[0])
+        h0 = float(e.args[1]) if len(e.args) > 1 else 0.5
+        zero = c.const(0.0)
+        at0 = c.select("==", x, zero, c.const(h0), zero)
+        return c.select(">", x, zero, c.const(1.0), at0)
+
+    def _emit_sign(self, e):
+        c = self.ctx
+        x = self(e.args[0])
+        zero = c.const(0.0)
+        neg = c.select("<", x, zero, c.const(-1.0), zero)
+        return c.select(">", x, zero, c.const(1.0), neg)
+
+    def _emit_Abs(self, e):
+        return self.ctx.b.call(self.ctx.intrinsic("fabs"), [self(e.args[0])])
+
+    def _emit_sin(self, e):
+        return self.ctx.b.call(self.ctx.intrinsic("sin"), [self(e.args[0])])
+
+    def _emit_cos(self, e):
+        return self.ctx.b.call(self.ctx.intrinsic("cos"), [self(e.args[0])])
+
+    def _emit_sinh(self, e):
+        c = self.ctx
+        x = self(e.args[0])
+        ep, em = c.math("exp", x), c.math("exp", c.fsub(c.const(0.0), x))
+        return c.fmul(c.fsub(ep, em), c.const(0.5))
+
+    def _emit_cosh(self, e):
+        c = self.ctx
+        x = self(e.args[0])
+        ep, em = c.math("exp", x), c.math("exp", c.fsub(c.const(0.0), x))
+        return c.fmul(c.fadd(ep, em), c.const(0.5))
+
+    def _emit_atan(self, e):
+        return self.ctx.b.call(self.ctx.libm("atan"), [self(e.args[0])])
+
+    def _emit_erf(self, e):
+        return self.ctx.b.call(self.ctx.libm("erf"), [self(e.args[0])])
+
+
+def _powi(c: Ctx, x: ir.Value, n: int) -> ir.Value:
+    result, base = None, x
+    while n:
+        if n & 1:
+            result = base if result is None else c.fmul(result, base)
+        n >>= 1
+        if n:
+            base = c.fmul(base, base)
+    return result
+
+
+def _clip(c: Ctx, x: ir.Value, lo: float, hi: float) -> ir.Value:
+    y = c.select("<", x, c.const(lo), c.const(lo), x)
+    return c.select(">", y, c.const(hi), c.const(hi), y)
+
+
+# ------------------------------------------------------------------ steps
+
+
+class _Fn:
+    """An internal function over noalias buffer pointers and the dims array."""
+
+    def __init__(self, module: ir.Module, name: str, buffers: list[str], elem: ir.Type,
+                 dim_syms: list[sp.Symbol]):
+        fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + [PTR])
+        self.fn = ir.Function(module, fnty, name=name)
+        self.fn.linkage = "internal"
+        self.fn.attributes.add("nounwind")
+        for a in self.fn.args[:-1]:
+            a.add_attribute("noalias")
+        self.ptr = dict(zip(buffers, self.fn.args[:-1], strict=True))
+        b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        dims_ptr = self.fn.args[-1]
+        dims = {}
+        for k, d in enumerate(dim_syms):
+            p = b.gep(dims_ptr, [I64(k)], inbounds=True, source_etype=I64)
+            dims[d] = b.load(p, typ=I64, align=8)
+        self.ctx = Ctx(module, b, elem, dims)
+
+
+def _index(c: Ctx, shape, i, j, cols) -> ir.Value:
+    r, k = shape
+    b = c.b
+    if r == 1 and k == 1:
+        return I64(0)
+    if r == 1:
+        return j
+    if k == 1:
+        return i
+    return b.add(b.mul(i, cols, flags=["nsw"]), j, flags=["nsw"])
+
+
+def _emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict) -> None:
+    """One loop nest computing every step of the group; stores what is needed."""
+    R, C = shapes[g.steps[0].out]
+    rows, cols = c.dim(R), c.dim(C)
+    outer = Loop(c.b, rows, "i") if R != 1 else None
+    i = outer.index if outer else I64(0)
+    inner = Loop(c.b, cols, "j") if C != 1 else None
+    j = inner.index if inner else I64(0)
+    values: dict[str, ir.Value] = {}
+    for s in g.steps:
+        env = {}
+        for k, a in enumerate(s.args):
+            if a in values:
+                env[VARS[k]] = values[a]
+            else:
+                env[VARS[k]] = c.load(ptr[a], _index(c, shapes[a], i, j, c.dim(shapes[a][1])))
+        reps, (red,) = sp.cse([s.attr], symbols=sp.numbered_symbols("_c"), optimizations=None,
+                              order="canonical")
+        em = BodyEmitter(c, env)
+        for sym, val in reps:
+            env[sym] = em(val)
+        values[s.out] = em(red)
+        if s.out in g.stores:
+            c.store(values[s.out], ptr[s.out], _index(c, (R, C), i, j, cols))
+    if inner:
+        inner.close()
+    if outer:
+        outer.close()
+
+
+def _emit_const(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    R, C = shapes[s.out]
+    n = c.b.mul(c.dim(R), c.dim(C))
+    val = BodyEmitter(c, {})(sp.sympify(s.attr))
+    loop = Loop(c.b, n, "k")
+    c.store(val, ptr[s.out], loop.index)
+    loop.close()
+
+
+def _emit_leaf(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    if not isinstance(s.attr, sp.Identity):
+        raise NotImplementedError(f"leaf {s.attr} is not an input")
+    R, C = shapes[s.out]
+    rows, cols = c.dim(R), c.dim(C)
+    li = Loop(c.b, rows, "i")
+    lj = Loop(c.b, cols, "j")
+    b = c.b
+    eq = b.icmp_signed("==", li.index, lj.index)
+    val = b.select(eq, c.const(1.0), c.const(0.0))
+    c.store(val, ptr[s.out], b.add(b.mul(li.index, cols), lj.index))
+    lj.close()
+    li.close()
+
+
+def _emit_transpose(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    R, C = shapes[s.out]
+    rows, cols = c.dim(R), c.dim(C)
+    b = c.b
+    li = Loop(b, rows, "i")
+    lj = Loop(b, cols, "j")
+    v = c.load(ptr[s.args[0]], b.add(b.mul(lj.index, rows), li.index))
+    c.store(v, ptr[s.out], b.add(b.mul(li.index, cols), lj.index))
+    lj.close()
+    li.close()
+
+
+def _emit_reduce(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    (a,) = s.args
+    R, C = shapes[a]
+    rows, cols = c.dim(R), c.dim(C)
+    b = c.b
+    src, dst = ptr[a], ptr[s.out]
+    zero = c.const(0.0)
+    red = ("contract", "reassoc")
+    if s.attr == 0:  # column sums: accumulate rows into the output row (vectorizes over j)
+        lj = Loop(b, cols, "j0")
+        c.store(zero, dst, lj.index)
+        lj.close()
+        li = Loop(b, rows, "i")
+        lj = Loop(b, cols, "j")
+        acc = b.fadd(c.load(dst, lj.index), c.load(src, b.add(b.mul(li.index, cols), lj.index)))
+        c.store(acc, dst, lj.index)
+        lj.close()
+        li.close()
+        return
+    if s.attr == 1:
+        li = Loop(b, rows, "i")
+        total = _sum_loop(c, src, b.mul(li.index, cols), cols, red)
+        c.store(total, dst, li.index)
+        li.close()
+        return
+    total = _sum_loop(c, src, I64(0), b.mul(rows, cols), red)
+    c.store(total, dst, I64(0))
+
+
+def _sum_loop(c: Ctx, src, start, n, flags) -> ir.Value:
+    b = c.b
+    loop = Loop(b, n, "k")
+    acc = loop.carry(c.const(0.0), "acc")
+    nxt = b.fadd(acc, c.load(src, b.add(start, loop.index)), flags=flags)
+    loop.close({acc: nxt})
+    return acc
+
+
+def _emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None:
+    """softmax / log_softmax / logsumexp of each column with a max shift.
+
+    Row-major layout: loop rows outside and columns inside so every pass is
+    a contiguous, vectorizable sweep; per-column max and sum live in scratch.
+    """
+    (a,) = s.args
+    R, C = shapes[a]
+    rows, cols = c.dim(R), c.dim(C)
+    b = c.b
+    z, out = ptr[a], ptr[s.out]
+    mx = ptr[scratch]
+    sm = b.gep(mx, [cols], inbounds=True, source_etype=c.elem)
+    ninf = c.const(float("-inf"))
+    lj = Loop(b, cols, "j0")
+    c.store(ninf, mx, lj.index)
+    c.store(c.const(0.0), sm, lj.index)
+    lj.close()
+    li = Loop(b, rows, "i1")
+    lj = Loop(b, cols, "j1")
+    v = c.load(z, b.add(b.mul(li.index, cols), lj.index))
+    m = c.load(mx, lj.index)
+    c.store(c.select(">", v, m, v, m), mx, lj.index)
+    lj.close()
+    li.close()
+    # A column of -inf (or +inf) would give inf - inf: shift by 0 instead.
+    lj = Loop(b, cols, "j2")
+    m = c.load(mx, lj.index)
+    fin = b.fcmp_ordered("<", b.call(c.intrinsic("fabs"), [m]), c.const(float("inf")))
+    c.store(b.select(fin, m, c.const(0.0)), mx, lj.index)
+    lj.close()
+    li = Loop(b, rows, "i3")
+    lj = Loop(b, cols, "j3")
+    idx = b.add(b.mul(li.index, cols), lj.index)
+    e = c.math("exp", c.fsub(c.load(z, idx), c.load(mx, lj.index)))
+    c.store(c.fadd(c.load(sm, lj.index), e), sm, lj.index)
+    if s.op == "softmax":
+        c.store(e, out, idx)
+    lj.close()
+    li.close()
+    if s.op == "logsumexp":
+        lj = Loop(b, cols, "j4")
+        lse = c.fadd(c.load(mx, lj.index), c.math("log", c.load(sm, lj.index)))
+        c.store(lse, out, lj.index)
+        lj.close()
+        return
+    li = Loop(b, rows, "i5")
+    lj = Loop(b, cols, "j5")
+    idx = b.add(b.mul(li.index, cols), lj.index)
+    if s.op == "softmax":
+        val = c.fdiv(c.load(out, idx), c.load(sm, lj.index))
+    else:
+        lse = c.fadd(c.load(mx, lj.index), c.math("log", c.load(sm, lj.index)))
+        val = c.fsub(c.load(z, idx), lse)
+    c.store(val, out, idx)
+    lj.close()
+    li.close()
+
+
+def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    """C = op(A) op(B) by loops ordered for contiguous inner access."""
+    a, bb = s.args
+    ta, tb = s.attr
+    R, C = shapes[s.out]
+    sa = shapes[a]
+    K = sa[0] if ta else sa[1]
+    rows, cols, inner = c.dim(R), c.dim(C), c.dim(K)
+    b = c.b
+    A, B, out = ptr[a], ptr[bb], ptr[s.out]
+    if not tb:
+        # i, p, j: out[i, :] += A[i, p] * B[p, :] -- contiguous over j.
+        li = Loop(b, rows, "i")
+        row = b.mul(li.index, cols)
+        lj = Loop(b, cols, "j0")
+        c.store(c.const(0.0), out, b.add(row, lj.index))
+        lj.close()
+        lp = Loop(b, inner, "p")
+        aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
+                                                                         lp.index)
+        av = c.load(A, aidx)
+        brow = b.mul(lp.index, cols)
+        lj = Loop(b, cols, "j")
+        oidx = b.add(row, lj.index)
+        acc = c.fadd(c.load(out, oidx), c.fmul(av, c.load(B, b.add(brow, lj.index))))
+        c.store(acc, out, oidx)
+        lj.close()
+        lp.close()
+        li.close()
+        return
+    # B stored transposed (C x K): dot products over contiguous rows of A and B.
+    li = Loop(b, rows, "i")
+    lj = Loop(b, cols, "j")
+    lp = Loop(b, inner, "p")
+    acc = lp.carry(c.const(0.0), "acc")
+    aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
+                                                                     lp.index)
+    bidx = b.add(b.mul(lj.index, inner), lp.index)
+    nxt = b.fadd(acc, c.fmul(c.load(A, aidx), c.load(B, bidx)), flags=("contract", "reassoc"))
+    lp.close({acc: nxt})
+    c.store(acc, out, b.add(b.mul(li.index, cols), lj.index))
+    lj.close()
+    li.close()
+
+
+#: Elements of work (rows x inner x cols) above which a product calls BLAS.
+BLAS_THRESHOLD = 32 * 32 * 32
+
+
+def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None) -> None:
+    if gemm is None:
+        _emit_matmul_loops(c, ptr, s, shapes)
+        return
+    a, bb = s.args
+    ta, tb = s.attr
+    R, C = shapes[s.out]
+    sa = shapes[a]
+    K = sa[0] if ta else sa[1]
+    rows, cols, inner = c.dim(R), c.dim(C), c.dim(K)
+    b = c.b
+    work = b.mul(b.mul(rows, cols), inner)
+    small = b.icmp_signed("<", work, I64(BLAS_THRESHOLD))
+    fn = b.function
+    blk_small = fn.append_basic_block("mm.loops")
+    blk_blas = fn.append_basic_block("mm.blas")
+    blk_done = fn.append_basic_block("mm.done")
+    b.cbranch(small, blk_small, blk_blas)
+    b.position_at_end(blk_small)
+    _emit_matmul_loops(c, ptr, s, shapes)
+    b.branch(blk_done)
+    b.position_at_end(blk_blas)
+    _call_gemm(c, gemm, ptr[a], ptr[bb], ptr[s.out], ta, tb, rows, cols, inner, shapes[a],
+               shapes[bb])
+    b.branch(blk_done)
+    b.position_at_end(blk_done)
+
+
+def _call_gemm(c: Ctx, gemm, A, B, out, ta, tb, rows, cols, inner, sha, shb) -> None:
+    """Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T."""
+    b = c.b
+    fnty = ir.FunctionType(ir.VoidType(), [PTR] * 13)
+    fn = c.module.globals.get(gemm) or ir.Function(c.module, fnty, name=gemm)
+
+    def slot(ty, val):
+        p = b.alloca(ty)
+        b.store(val, p)
+        return p
+
+    lda = c.dim(sha[1])
+    ldb = c.dim(shb[1])
+    transa = slot(I8, I8(ord("T" if tb else "N")))
+    transb = slot(I8, I8(ord("T" if ta else "N")))
+    m = slot(I32, b.trunc(cols, I32))
+    n = slot(I32, b.trunc(rows, I32))
+    k = slot(I32, b.trunc(inner, I32))
+    alpha = slot(c.elem, c.const(1.0))
+    beta = slot(c.elem, c.const(0.0))
+    ldb_ = slot(I32, b.trunc(ldb, I32))
+    lda_ = slot(I32, b.trunc(lda, I32))
+    ldc = slot(I32, b.trunc(cols, I32))
+    b.call(fn, [transa, transb, m, n, k, alpha, B, ldb_, A, lda_, beta, out, ldc])
+
+
+# ------------------------------------------------------------------ module
+
+
+@dataclass
+class Emitted:
+    module: ir.Module
+    plan: Plan
+    scratch: dict[str, str]          # step -> scratch buffer name
+    scratch_sizes: dict[str, tuple]  # scratch buffer -> (rows, cols)
+
+
+def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
+         gemm: str | None = None, triple: str = "", data_layout: str = "",
+         dims: list[sp.Symbol] | None = None) -> Emitted:
+    """Build the module for a program; ``gemm`` names an external ?gemm symbol;
+    ``dims`` orders the values of the kernel's dims array (default prog.dims)."""
+    dims = list(prog.dims if dims is None else dims)
+    p = plan(prog, shapes)
+    module = ir.Module(name=name)
+    if triple:
+        module.triple = triple
+    if data_layout:
+        module.data_layout = data_layout
+    scratch: dict[str, str] = {}
+    scratch_sizes: dict[str, tuple] = {}
+    for g in p.groups:
+        s = g.steps[0]
+        if s.op in ("softmax", "log_softmax", "logsumexp"):
+            nm = f"{s.out}__scratch"
+            scratch[s.out] = nm
+            scratch_sizes[nm] = (2, p.shapes[s.args[0]][1])
+    buffers = p.buffers + list(scratch_sizes)
+    main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=name)
+    main.attributes.add("nounwind")
+    bufs_arg, dims_arg = main.args
+    b = ir.IRBuilder(main.append_basic_block("entry"))
+    ptrs = []
+    for k in range(len(buffers)):
+        slot = b.gep(bufs_arg, [I64(k)], inbounds=True, source_etype=PTR)
+        ptrs.append(b.load(slot, typ=PTR, align=8))
+    bufidx = {nm: k for k, nm in enumerate(buffers)}
+    emitters: dict[str, Callable] = {
+        "const": _emit_const, "leaf": _emit_leaf, "transpose": _emit_transpose,
+        "reduce": _emit_reduce,
+    }
+    for gi, g in enumerate(p.groups):
+        used: list[str] = []
+        for s in g.steps:
+            for a in s.args:
+                if a in bufidx and a not in used and a not in [t.out for t in g.steps]:
+                    used.append(a)
+        used += [n for n in g.stores if n not in used]
+        if g.steps[0].out in scratch:
+            used.append(scratch[g.steps[0].out])
+        f = _Fn(module, f"{name}.g{gi}", used, elem, dims)
+        s = g.steps[0]
+        if g.is_loop:
+            _emit_group(f.ctx, f.ptr, g, p.shapes)
+        elif s.op in ("softmax", "log_softmax", "logsumexp"):
+            _emit_column(f.ctx, f.ptr, s, p.shapes, scratch[s.out])
+        elif s.op == "matmul":
+            _emit_matmul(f.ctx, f.ptr, s, p.shapes, gemm)
+        else:
+            emitters[s.op](f.ctx, f.ptr, s, p.shapes)
+        f.ctx.b.ret_void()
+        b.call(f.fn, [ptrs[bufidx[u]] for u in used] + [dims_arg])
+    b.ret_void()
+    return Emitted(module, p, scratch, scratch_sizes)
+
