@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,11 +230,19 @@ class ComputationalGraph:
         return "\n".join(lines)
 
 
-def _float(e: sp.Expr, what: str) -> float:
+def _numeric(e: sp.Basic, digits: int) -> sp.Basic:
+    """Evaluate bottom-up: heads such as logistic evaluate only on Number arguments."""
+    if not e.args or e.is_Number:
+        return e.evalf(digits) if isinstance(e, sp.Expr) else e
+    return e.func(*[_numeric(a, digits) for a in e.args]).evalf(digits)
+
+
+def _float(e: sp.Expr, what: str, digits: int = 15) -> float:
+    value = _numeric(e, digits)
     try:
-        return float(e.evalf())
+        return float(value)
     except TypeError:
-        raise ValueError(f"{what} evaluates to {e.evalf()}, not a real number") from None
+        raise ValueError(f"{what} evaluates to {value}, not a real number") from None
 
 
 def _prefix(symbols: Iterable[sp.Symbol]) -> str:
@@ -293,7 +302,9 @@ def computational_graph(expr: sp.Basic, point: Mapping) -> ComputationalGraph:
     values = _point(point, inputs)
     prefix = _prefix(inputs)
     memo: dict[sp.Basic, str] = {}
-    symbol_of: dict[str, sp.Symbol] = {s.name: s for s in inputs}
+    # Operations are written over real placeholders (named like the inputs and nodes), so
+    # that diff of Abs, sign, re, ... stays evaluable at a real point.
+    symbol_of: dict[str, sp.Symbol] = {s.name: sp.Symbol(s.name, real=True) for s in inputs}
     nodes: list[Node] = []
 
     def visit(e: sp.Expr) -> str:
@@ -316,7 +327,7 @@ def computational_graph(expr: sp.Basic, point: Mapping) -> ComputationalGraph:
             new_args.append(symbol_of[name])
         op = e.func(*new_args)
         name = f"{prefix}{len(nodes) + 1}"
-        symbol_of[name] = sp.Symbol(name)
+        symbol_of[name] = sp.Symbol(name, real=True)
         at = {symbol_of[o]: sp.Float(_value(o)) for o in operands}
         value = _float(op.xreplace(at), f"{name} = {op}")
         pexprs = tuple(sp.diff(op, symbol_of[o]) for o in operands)
@@ -440,7 +451,7 @@ def compare_gradients(expr: sp.Basic, wrt: sp.Symbol | Sequence[sp.Symbol], poin
     values = graph.input_values
     grads = grad(expr, wrt)
     at = {s: sp.Float(values[s.name], 30) for s in syms}
-    symbolic = {s: _float(g.xreplace(at).evalf(30), f"∂f/∂{s}")
+    symbolic = {s: _float(g.xreplace(at), f"∂f/∂{s}", 30)
                 for s, g in zip(wrt, grads, strict=True)}
     f = compile_kernel([expr], syms, name="f")
     h = np.array(steps)
@@ -527,7 +538,8 @@ class GradientNormReport:
         note = ("The logistic derivative is at most 1/4, so every layer multiplies the "
                 "backpropagated δ by ≤ 1/4 · ‖W‖: early layers barely learn. "
                 "ReLU passes δ unchanged where units are active.")
-        return "\n".join([head, "", _table(["layer", *acts], rows), "", note])
+        return "\n".join([head, "", _table(["layer", *acts], rows), "",
+                          textwrap.fill(note, 90)])
 
 
 def vanishing_gradient_report(depth: int = 10, width: int = 32,

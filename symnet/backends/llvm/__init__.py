@@ -70,7 +70,7 @@ class NativeFunction:
         self.scalar_inputs = [k for k, (_, sym) in enumerate(prog.inputs)
                               if not getattr(sym, "is_Matrix", False)]
         self._specs: dict[tuple, _Specialization] = {}
-        self.default = self._spec(())
+        self.current = self._spec(())
 
     # ---------------------------------------------------------------- compile
     def _spec(self, points: tuple[int, ...]) -> _Specialization:
@@ -102,7 +102,7 @@ class NativeFunction:
         n_in = len(self.prog.inputs)
         arrays, dim_values = list(args[:n_in]), list(args[n_in:])
         points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
-        spec = self._spec(points)
+        spec = self.current = self._spec(points)
         values = dict(zip(self.prog.dims, dim_values, strict=True))
         if points:
             values[POINTS] = int(np.shape(arrays[points[0]])[0])
@@ -178,17 +178,18 @@ class NativeFunction:
         return sizes, offsets, max(total, 1)
 
     # ---------------------------------------------------------------- inspection
+    # Of the specialization that ran last (point-wise inputs get their own).
     @property
     def llvm_ir(self) -> str:
-        return self.default.compiled.ir
+        return self.current.compiled.ir
 
     @property
     def llvm_ir_optimized(self) -> str:
-        return self.default.compiled.optimized_ir
+        return self.current.compiled.optimized_ir
 
     @property
     def asm(self) -> str:
-        return self.default.compiled.asm
+        return self.current.compiled.asm
 
 
 def build(prog: Program, name: str = "kernel", dtype=np.float64):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import llvmlite
@@ -40,21 +39,28 @@ def cache_dir() -> Path | None:
     return Path(base) / "symnet"
 
 
-@dataclass
 class Compiled:
     """A JIT-compiled module: the engine (kept alive), addresses and text forms."""
 
-    engine: object
-    ir: str
-    optimized_ir: str
-    asm: str
-    from_cache: bool
+    def __init__(self, engine: object, ir_text: str, optimized_ir: str, from_cache: bool):
+        self.engine = engine
+        self.ir = ir_text
+        self.optimized_ir = optimized_ir
+        self.from_cache = from_cache
+        self._asm: str | None = None
+
+    @property
+    def asm(self) -> str:
+        """Assembly of the optimized module (generated on first request)."""
+        if self._asm is None:
+            self._asm = target_machine().emit_assembly(llvm.parse_assembly(self.optimized_ir))
+        return self._asm
 
     def address(self, name: str) -> int:
         return self.engine.get_function_address(name)
 
 
-_MEMORY: dict[str, tuple[bytes, str, str]] = {}
+_MEMORY: dict[str, tuple[bytes, str]] = {}
 
 
 def _key(ir_text: str) -> str:
@@ -69,7 +75,7 @@ def _key(ir_text: str) -> str:
     return h.hexdigest()
 
 
-def _read_entry(path: Path) -> tuple[bytes, str, str] | None:
+def _read_entry(path: Path) -> tuple[bytes, str] | None:
     """An entry is MAGIC, sha256 of the payload, payload; anything else is stale."""
     try:
         data = path.read_bytes()
@@ -86,17 +92,14 @@ def _read_entry(path: Path) -> tuple[bytes, str, str] | None:
     except ValueError:
         return None
     body = payload[40:]
-    if len(body) < n_obj + n_opt:
+    if len(body) != n_obj + n_opt:
         return None
-    obj = body[:n_obj]
-    opt = body[n_obj:n_obj + n_opt].decode()
-    asm = body[n_obj + n_opt:].decode()
-    return obj, opt, asm
+    return body[:n_obj], body[n_obj:].decode()
 
 
-def _write_entry(path: Path, obj: bytes, opt: str, asm: str) -> None:
-    opt_b, asm_b = opt.encode(), asm.encode()
-    payload = f"{len(obj)} {len(opt_b)}".ljust(40).encode("ascii") + obj + opt_b + asm_b
+def _write_entry(path: Path, obj: bytes, opt: str) -> None:
+    opt_b = opt.encode()
+    payload = f"{len(obj)} {len(opt_b)}".ljust(40).encode("ascii") + obj + opt_b
     data = _MAGIC + hashlib.sha256(payload).hexdigest().encode("ascii") + payload
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,34 +123,38 @@ def _engine_from_object(obj: bytes) -> object:
 
 
 def compile_module(ir_text: str, use_cache: bool = True) -> Compiled:
-    """Optimize (O3, host CPU) and JIT a module, through the memory and disk caches."""
+    """Optimize (O3, host CPU) and JIT a module, through the memory and disk caches.
+
+    Code is generated once, as an object file that both the cache and the
+    engine take; assembly is produced only when asked for.
+    """
     key = _key(ir_text)
+    folder = cache_dir() if use_cache else None
     if use_cache:
         hit = _MEMORY.get(key)
-        folder = cache_dir()
         if hit is None and folder is not None:
             hit = _read_entry(folder / f"{key}.o")
             if hit is not None:
                 _MEMORY[key] = hit
         if hit is not None:
-            obj, opt, asm = hit
-            return Compiled(_engine_from_object(obj), ir_text, opt, asm, True)
+            obj, opt = hit
+            return Compiled(_engine_from_object(obj), ir_text, opt, True)
     ref = llvm.parse_assembly(ir_text)
     ref.verify()
     tm = target_machine()
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
+    # Interleaving and unrolling triple the code (and the compile time) of
+    # the many short loops a training step has, for little speed.
+    pto.loop_interleaving = False
+    pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(ref, pb)
     opt = str(ref)
-    asm = tm.emit_assembly(ref)
     obj = tm.emit_object(ref)
-    engine = llvm.create_mcjit_compiler(ref, tm)
-    engine.finalize_object()
     if use_cache:
-        _MEMORY[key] = (obj, opt, asm)
-        folder = cache_dir()
+        _MEMORY[key] = (obj, opt)
         if folder is not None:
-            _write_entry(folder / f"{key}.o", obj, opt, asm)
-    return Compiled(engine, ir_text, opt, asm, False)
+            _write_entry(folder / f"{key}.o", obj, opt)
+    return Compiled(_engine_from_object(obj), ir_text, opt, False)
