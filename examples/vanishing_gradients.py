@@ -26,8 +26,8 @@ print()
 for act in report.norms:
     print(f"{act}: first layer / output layer = {report.ratio(act):.1e}")
 shrink = report.ratio("relu") / report.ratio("logistic")
-print(f"the logistic network's first layer gets {shrink:.0e} times less gradient (relative to "
-      "its output layer) than the ReLU network's")
+print(f"relative to its output layer, the logistic network's first layer gets {shrink:.0e}")
+print("times less gradient than the ReLU network's")
 
 path = Path(sys.argv[1]) if len(sys.argv) > 1 else \
     Path(tempfile.mkdtemp(prefix="symnet-")) / "gradient_norms.png"

@@ -28,9 +28,17 @@ def _is_matrix(e) -> bool:
     return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
 
 
+def debug_level() -> int:
+    """SYMNET_DEBUG: 1 graph after each pass, 2 + program and source,
+    3 + optimized LLVM IR, 4 + assembly."""
+    try:
+        return int(os.environ.get("SYMNET_DEBUG", "0") or 0)
+    except ValueError:
+        return 0
+
+
 def _debug_trace():
-    level = int(os.environ.get("SYMNET_DEBUG", "0") or 0)
-    if level < 1:
+    if debug_level() < 1:
         return None
 
     def trace(name: str, g: Graph) -> None:
@@ -175,8 +183,13 @@ def _kernel(g: Graph, ins: list, outs: list, backend: str, dtype, name: str) -> 
     prog = schedule(g, ins)
     be = backends.get(backend)
     fn, source = be.build(prog, name=name, dtype=dtype)
-    if _debug_trace() is not None:
+    level = debug_level()
+    if level >= 2:
         print(f"--- program ---\n{prog}\n--- {backend} source ---\n{source}")
+    if level >= 3 and hasattr(fn, "llvm_ir_optimized"):
+        print(f"--- optimized LLVM IR ---\n{fn.llvm_ir_optimized}")
+    if level >= 4 and hasattr(fn, "asm"):
+        print(f"--- assembly ---\n{fn.asm}")
     return Kernel(fn, prog, ins, outs, backend, source, dtype)
 
 

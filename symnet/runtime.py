@@ -89,7 +89,12 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
             if arr.ndim != 2:
                 raise ShapeError(f"argument {name}: expected a {r} x {c} matrix, got an array "
                                  f"of shape {arr.shape}")
+            if 0 in arr.shape:
+                raise ShapeError(f"argument {name}: empty {arr.shape[0]} x {arr.shape[1]} "
+                                 "matrix; every dimension must be at least 1")
             _bind(name, sym.shape, arr.shape, dims)
+            if isinstance(sym, ops.OneHot):
+                _check_distribution(name, arr)
             arrays[j] = np.ascontiguousarray(arr)
         else:
             arr = _as_float_array(name, v, dtype)
@@ -112,6 +117,17 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
         _bind(name, sym.shape, arr.shape, dims)
         arrays[j] = arr.astype(dtype)
     return arrays, dims, points
+
+
+def _check_distribution(name: str, arr: np.ndarray) -> None:
+    """Derivatives fused for OneHot labels assume columns summing to one."""
+    sums = arr.sum(axis=0)
+    tol = 1e-6 if arr.dtype == np.float64 else 1e-4
+    if not (np.all(np.abs(sums - 1) <= tol) and np.all(arr >= 0)):
+        bad = int(np.argmax(np.abs(sums - 1) > tol)) if np.any(np.abs(sums - 1) > tol) else -1
+        where = f"column {bad} sums to {sums[bad]:g}" if bad >= 0 else "it has negative entries"
+        raise ValueError(f"argument {name}: a OneHot label matrix needs non-negative columns "
+                         f"that each sum to 1 ({where}); pass integer labels or one-hot columns")
 
 
 def _bind(name: str, declared, actual, dims: dict) -> None:
@@ -186,6 +202,27 @@ class Kernel:
             else:
                 out.append(self.dtype.type(np.reshape(val, ())))
         return out
+
+    def _artifact(self, name: str) -> str:
+        if not hasattr(self.fn, name):
+            raise AttributeError(f"the {self.backend} backend has no {name}; compile with "
+                                 "backend='llvm'")
+        return getattr(self.fn, name)
+
+    @property
+    def llvm_ir(self) -> str:
+        """LLVM IR as emitted (llvm backend)."""
+        return self._artifact("llvm_ir")
+
+    @property
+    def llvm_ir_optimized(self) -> str:
+        """LLVM IR after the O3 pipeline (llvm backend)."""
+        return self._artifact("llvm_ir_optimized")
+
+    @property
+    def asm(self) -> str:
+        """Host assembly (llvm backend)."""
+        return self._artifact("asm")
 
     def __repr__(self) -> str:
         ins = ", ".join(str(s) for s in self.inputs)
