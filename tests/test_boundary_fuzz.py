@@ -100,7 +100,7 @@ MUTATIONS = ["transpose", "extra_row", "flatten", "3d", "complex", "strings", "o
 def test_fuzz_boundary(m, which, how, labels_as_int, seed):
     rng = np.random.default_rng(seed)
     args = []
-    for k, (r, c) in enumerate(SHAPES):
+    for r, c in SHAPES:
         shape = (r, m if c is None else c)
         args.append(rng.standard_normal(shape))
     args[1] = np.eye(2)[:, rng.integers(0, 2, m)]
