@@ -132,7 +132,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     kernels = argparse.ArgumentParser(add_help=False)
     kg = kernels.add_argument_group("kernel")
-    kg.add_argument("--backend", choices=list(backends.BACKENDS), default="numpy",
+    kg.add_argument("--backend", choices=list(backends.BACKENDS), default="llvm",
                     help="code generator (default numpy)")
     kg.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                     help="floating-point type (default float64)")
@@ -232,7 +232,7 @@ def _emit_fn(progress: bool) -> Callable[[str], None]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import accuracy, fit, save_params, training_kernel
+    from .train import accuracy, fit, save_params, training_sgd
 
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise ImportError("--plot needs matplotlib: pip install symnet[plot]")
@@ -266,8 +266,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
          f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
     emit(f"data: {source}, {len(y_tr)} training / {len(y_va)} validation samples")
     start = time.perf_counter()
-    training_kernel(net, loss, args.lam, args.backend, args.dtype)
-    emit(f"derived and compiled the training step in {time.perf_counter() - start:.2f} s")
+    training_sgd(net, loss, args.lam, args.backend, args.dtype)
+    emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
     emit(f"{'epoch':>5}  {'train loss':>10}  {'val loss':>10}  {'val error':>9}  "
          f"{'seconds':>7}")
 
@@ -329,12 +329,22 @@ def _show_numpy(net: MLP, loss: str, args: argparse.Namespace) -> str:
     return training_kernel(net, loss, args.lam, "numpy", args.dtype).source
 
 
+def _llvm_kernel(net: MLP, loss: str, args: argparse.Namespace):
+    from .train import training_kernel
+
+    return training_kernel(net, loss, args.lam, "llvm", args.dtype)
+
+
 #: ``symnet show`` stages: name -> (description, function(net, loss, args) -> text).
 SHOW_STAGES: dict[str, tuple[str, Callable[[MLP, str, argparse.Namespace], str]]] = {
     "graph": ("the lowered graph of the risk and its gradient, one node per line",
               _show_graph),
     "program": ("the scheduled kernel program", _show_program),
     "numpy": ("the generated NumPy source", _show_numpy),
+    "llvm": ("the LLVM IR as emitted", lambda n, lo, a: _llvm_kernel(n, lo, a).llvm_ir),
+    "llvm-opt": ("the LLVM IR after the O3 pipeline",
+                 lambda n, lo, a: _llvm_kernel(n, lo, a).llvm_ir_optimized),
+    "asm": ("the host assembly", lambda n, lo, a: _llvm_kernel(n, lo, a).asm),
 }
 
 

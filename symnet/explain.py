@@ -147,9 +147,10 @@ class ComputationalGraph:
 
     ``inputs`` are the formula's symbols, ``input_values`` their values at
     the point, ``nodes`` the primitive operations h1 .. hn in evaluation
-    order (the last one is f), ``input_adjoints`` ∂f/∂v for each input from
-    the single backward sweep and ``input_tangents`` the forward sweeps'
-    results. Print it for the table.
+    order (the last one is f, called ``output``; f is an input itself when
+    there are no nodes), and ``input_adjoints`` ∂f/∂v for each input from
+    the single backward sweep. Each node carries its adjoint and its
+    tangents from the forward sweeps. Print it for the table.
     """
 
     expr: sp.Expr

@@ -22,6 +22,9 @@ class Step:
     shape: tuple[sp.Expr, sp.Expr]
     attr: object = None
     arg_shapes: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
+    #: per argument, a shape to read it as (a vector seen as a row or a
+    #: column: same memory), or None for its own shape
+    views: tuple = ()
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .api import compile as compile_kernel
 from .api import grad
 from .nn import LOSSES, MLP
 from .runtime import Kernel
+from .sgd import SGD, compile_sgd
 
 __all__ = [
     "FitResult",
@@ -32,6 +33,7 @@ __all__ = [
     "save_params",
     "step_decay",
     "training_kernel",
+    "training_sgd",
 ]
 
 Params = dict[str, np.ndarray]
@@ -119,14 +121,14 @@ class FitResult:
     ``params`` maps parameter names (``W1``, ``b1``, ...) to arrays: the
     best-validation parameters when validation data was given, else the
     final ones. ``best_epoch`` is 1-based; ``stopped_early`` tells whether
-    early stopping ended the run; ``kernel`` is the compiled training step.
+    early stopping ended the run; ``sgd`` is the compiled SGD epoch.
     """
 
     params: Params
     history: History
     best_epoch: int
     stopped_early: bool
-    kernel: Kernel | None = field(default=None, repr=False)
+    sgd: SGD | None = field(default=None, repr=False)
 
     @property
     def best_val_error(self) -> float:
@@ -170,6 +172,26 @@ def training_kernel(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
         grads = grad(risk, net.params)
         cache[key] = compile_kernel([risk, *grads], [net.X, net.labels(loss), *net.params],
                                     backend=backend, dtype=dtype, name="train_step")
+    return cache[key]
+
+
+def training_sgd(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
+                 backend: str = "numpy", dtype: str = "float64") -> SGD:
+    """The compiled SGD epoch for ``net.risk(loss, lam)`` (cached on ``net``).
+
+    With the LLVM backend a whole epoch, batches gathered in the shuffled
+    order and parameters updated in place, is one native call.
+
+    >>> sgd = training_sgd(MLP([2, 3, 2], 'tanh'))
+    >>> [str(p) for p in sgd.params]
+    ['W1', 'b1', 'W2', 'b2']
+    """
+    _check_loss(loss)
+    key = ("sgd", loss, float(lam), backend, str(np.dtype(dtype)))
+    cache = _cache(net)
+    if key not in cache:
+        cache[key] = compile_sgd(net.risk(loss, lam), net.params, net.X, net.labels(loss),
+                                 backend=backend, dtype=dtype, track_loss=False)
     return cache[key]
 
 
@@ -380,7 +402,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
         X_va = np.ascontiguousarray(_as_rows("X_val", X_val, n_in, dtype).T)
         T_va = _targets("y_val", y_val, X_va.shape[1], n_out, dtype)
 
-    step = training_kernel(net, loss, lam, backend, dtype)
+    sgd = training_sgd(net, loss, lam, backend, dtype)
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)
     params = _param_list(net, init_params(net, rng, dtype), dtype)
@@ -402,14 +424,9 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
             order = rng.permutation(n)
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{epochs}")
-            with np.errstate(over="ignore", invalid="ignore"):
-                for s in range(0, n, batch_size):
-                    idx = order[s:s + batch_size]
-                    outs = step(X_tr[:, idx], T_tr[:, idx], *params)
-                    for p, g in zip(params, outs[1:], strict=True):
-                        p -= lr * g
-                    if bar is not None:
-                        bar.update(len(idx))
+            sgd.epoch(X_tr, T_tr, order, batch_size, lr, params)
+            if bar is not None:
+                bar.update(n)
             train_loss, train_error = _evaluate(evaluate, X_tr, T_tr, params)
             val_loss = val_error = math.nan
             if validate:
@@ -439,7 +456,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     if validate:
         params = best_params
     return FitResult(dict(zip(names, params, strict=True)), history, best_epoch,
-                     stopped_early, step)
+                     stopped_early, sgd)
 
 
 # ------------------------------------------------------------------ prediction

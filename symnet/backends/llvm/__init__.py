@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -11,11 +11,12 @@ import sympy as sp
 from llvmlite import ir
 
 from ...schedule import Program
-from .emit import Emitted, emit
+from .emit import Emitted, EpochSpec, emit, emit_epoch
 from .jit import Compiled, compile_module, target_machine
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
-__all__ = ["MATH_FUNCTIONS", "NativeFunction", "build", "define_math", "math_function_name"]
+__all__ = ["MATH_FUNCTIONS", "EpochFunction", "NativeFunction", "build", "build_epoch",
+           "define_math", "math_function_name"]
 
 #: The point count of a scalar formula evaluated over arrays of points.
 POINTS = sp.Symbol("__points", integer=True, positive=True)
@@ -190,6 +191,89 @@ class NativeFunction:
     @property
     def asm(self) -> str:
         return self.current.compiled.asm
+
+
+_EPOCH_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                ctypes.c_int64, ctypes.c_void_p)
+
+
+class EpochFunction(NativeFunction):
+    """A whole SGD epoch in one native call (see :func:`emit.emit_epoch`)."""
+
+    def __init__(self, prog: Program, name: str, dtype: np.dtype, spec: EpochSpec):
+        self.epoch_spec = spec
+        super().__init__(prog, name, dtype)
+
+    def _spec(self, key: tuple) -> _Specialization:
+        # One specialization per batch size: its full batches run a step
+        # compiled with m fixed.
+        batch = key[1] if key else self.epoch_spec.batch_size
+        hit = self._specs.get(("batch", batch))
+        if hit is not None:
+            return hit
+        tm = target_machine()
+        emitted = emit_epoch(self.prog, self.name, self.elem,
+                             replace(self.epoch_spec, batch_size=batch),
+                             gemm=_blas_symbol(self.dtype), triple=tm.triple,
+                             data_layout=str(tm.target_data))
+        compiled = compile_module(str(emitted.module))
+        cfunc = _EPOCH_PROTO(compiled.address(self.name))
+        spec = _Specialization(emitted, compiled, cfunc, list(self.prog.dims), {})
+        self._specs[("batch", batch)] = spec
+        return spec
+
+    def epoch(self, arrays: list, order: np.ndarray, batch: int, dim_values: dict) -> float:
+        """Run one epoch; parameters among ``arrays`` are updated in place.
+
+        ``arrays`` follow the program's inputs, with the whole data set in
+        the X and Y slots (columns are samples); every array must already be
+        C-contiguous with this function's dtype (checked by the caller).
+        """
+        spec = self.current = self._spec(("batch", int(batch)))
+        values = dict(dim_values)
+        values[self.epoch_spec.batch] = batch
+        key = tuple(values[d] for d in spec.dims)
+        layout = spec.plans.get(key)
+        if layout is None:
+            layout = spec.plans[key] = self._layout(spec, values)
+        sizes, offsets, total = layout
+        plan = spec.emitted.plan
+        work = np.empty(total, dtype=self.dtype)
+        names = plan.buffers + list(spec.emitted.scratch_sizes)
+        ptrs = (ctypes.c_void_p * len(names))()
+        keep = []
+        data = {}
+        for k, name in enumerate(names):
+            if name in (self.epoch_spec.x, self.epoch_spec.y):
+                data[name] = arrays[k]
+                arr = np.empty(sizes[name], dtype=self.dtype)
+            elif k < len(self.prog.inputs):
+                arr = arrays[k]
+            elif name in offsets:
+                arr = work[offsets[name]:offsets[name] + int(np.prod(sizes[name]))]
+            else:
+                arr = np.empty(sizes[name], dtype=self.dtype)
+            keep.append(arr)
+            ptrs[k] = arr.ctypes.data
+        # Sample-major copies: each sample's column becomes a contiguous row.
+        X = np.ascontiguousarray(data[self.epoch_spec.x].T, dtype=self.dtype)
+        Y = np.ascontiguousarray(data[self.epoch_spec.y].T, dtype=self.dtype)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        n = order.shape[0]
+        if n and (order.min() < 0 or order.max() >= X.shape[0]):
+            raise ValueError(f"order indexes samples 0..{X.shape[0] - 1}, got "
+                             f"{order.min()}..{order.max()}")
+        dims_arr = np.array(key if key else [0], dtype=np.int64)
+        loss = np.zeros(1, dtype=self.dtype)
+        spec.cfunc(ctypes.addressof(ptrs), dims_arr.ctypes.data, X.ctypes.data, Y.ctypes.data,
+                   order.ctypes.data, n, int(batch), loss.ctypes.data)
+        return float(loss[0]) if self.epoch_spec.loss is not None else float("nan")
+
+
+def build_epoch(prog: Program, name: str, dtype, spec: EpochSpec) -> EpochFunction:
+    """Compile a whole-epoch SGD driver around the step program."""
+    return EpochFunction(prog, _symbol(name), dtype, spec)
 
 
 def build(prog: Program, name: str = "kernel", dtype=np.float64):

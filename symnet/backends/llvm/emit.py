@@ -411,7 +411,7 @@ class _Fn:
     """An internal function over noalias buffer pointers and the dims array."""
 
     def __init__(self, module: ir.Module, name: str, buffers: list[str], elem: ir.Type,
-                 dim_syms: list[sp.Symbol]):
+                 dim_syms: list[sp.Symbol], const_dims: dict | None = None):
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + [PTR])
         self.fn = ir.Function(module, fnty, name=name)
         self.fn.linkage = "internal"
@@ -423,6 +423,10 @@ class _Fn:
         dims_ptr = self.fn.args[-1]
         dims = {}
         for k, d in enumerate(dim_syms):
+            if const_dims and d in const_dims:
+                # A dimension known at compile time lets LLVM fold trip counts.
+                dims[d] = I64(int(const_dims[d]))
+                continue
             p = b.gep(dims_ptr, [I64(k)], inbounds=True, source_etype=I64)
             dims[d] = b.load(p, typ=I64, align=8)
         self.ctx = Ctx(module, b, elem, dims)
@@ -440,8 +444,9 @@ def _index(c: Ctx, shape, i, j, cols) -> ir.Value:
     return b.add(b.mul(i, cols, flags=["nsw"]), j, flags=["nsw"])
 
 
-def _emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict) -> None:
-    """One loop nest computing every step of the group; stores what is needed."""
+def _emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) -> None:
+    """One loop nest computing every step of the group; stores what is needed
+    (a value in ``inplace`` overwrites the buffer it names, entry by entry)."""
     R, C = shapes[g.steps[0].out]
     rows, cols = c.dim(R), c.dim(C)
     outer = Loop(c.b, rows, "i") if R != 1 else None
@@ -455,7 +460,8 @@ def _emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict) -> None:
             if a in values:
                 env[VARS[k]] = values[a]
             else:
-                env[VARS[k]] = c.load(ptr[a], _index(c, shapes[a], i, j, c.dim(shapes[a][1])))
+                shape = s.views[k] if s.views and s.views[k] is not None else shapes[a]
+                env[VARS[k]] = c.load(ptr[a], _index(c, shape, i, j, c.dim(shape[1])))
         reps, (red,) = sp.cse([s.attr], symbols=sp.numbered_symbols("_c"), optimizations=None,
                               order="canonical")
         em = BodyEmitter(c, env)
@@ -463,7 +469,8 @@ def _emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict) -> None:
             env[sym] = em(val)
         values[s.out] = em(red)
         if s.out in g.stores:
-            c.store(values[s.out], ptr[s.out], _index(c, (R, C), i, j, cols))
+            target = ptr[inplace.get(s.out, s.out)]
+            c.store(values[s.out], target, _index(c, (R, C), i, j, cols))
     if inner:
         inner.close()
     if outer:
@@ -603,6 +610,42 @@ def _emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None
     li.close()
 
 
+def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner) -> None:
+    """out = op(A) B by i, p, j: out[i, :] += A[i, p] * B[p, :], contiguous over j."""
+    b = c.b
+    li = Loop(b, rows, "i")
+    row = b.mul(li.index, cols)
+    lj = Loop(b, cols, "j0")
+    c.store(c.const(0.0), out, b.add(row, lj.index))
+    lj.close()
+    lp = Loop(b, inner, "p")
+    aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
+                                                                     lp.index)
+    av = c.load(A, aidx)
+    brow = b.mul(lp.index, cols)
+    lj = Loop(b, cols, "j")
+    oidx = b.add(row, lj.index)
+    acc = c.fadd(c.load(out, oidx), c.fmul(av, c.load(B, b.add(brow, lj.index))))
+    c.store(acc, out, oidx)
+    lj.close()
+    lp.close()
+    li.close()
+
+
+def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
+    """out[i] = sum_p op(A)[i, p] * B[p] with a reassociating (vectorizable) sum."""
+    b = c.b
+    li = Loop(b, rows, "i")
+    lp = Loop(b, inner, "p")
+    acc = lp.carry(c.const(0.0), "acc")
+    aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
+                                                                     lp.index)
+    nxt = b.fadd(acc, c.fmul(c.load(A, aidx), c.load(B, lp.index)), flags=("contract", "reassoc"))
+    lp.close({acc: nxt})
+    c.store(acc, out, li.index)
+    li.close()
+
+
 def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
     """C = op(A) op(B) by loops ordered for contiguous inner access."""
     a, bb = s.args
@@ -614,24 +657,14 @@ def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
     b = c.b
     A, B, out = ptr[a], ptr[bb], ptr[s.out]
     if not tb:
-        # i, p, j: out[i, :] += A[i, p] * B[p, :] -- contiguous over j.
-        li = Loop(b, rows, "i")
-        row = b.mul(li.index, cols)
-        lj = Loop(b, cols, "j0")
-        c.store(c.const(0.0), out, b.add(row, lj.index))
-        lj.close()
-        lp = Loop(b, inner, "p")
-        aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
-                                                                         lp.index)
-        av = c.load(A, aidx)
-        brow = b.mul(lp.index, cols)
-        lj = Loop(b, cols, "j")
-        oidx = b.add(row, lj.index)
-        acc = c.fadd(c.load(out, oidx), c.fmul(av, c.load(B, b.add(brow, lj.index))))
-        c.store(acc, out, oidx)
-        lj.close()
-        lp.close()
-        li.close()
+        # A matrix-vector product (one column, e.g. one sample) is a dot
+        # product per row, B's column being contiguous; otherwise i, p, j.
+        one_col = b.icmp_signed("==", cols, I64(1))
+        with b.if_else(one_col) as (then, otherwise):
+            with then:
+                _dot_rows(c, A, B, out, ta, rows, inner)
+            with otherwise:
+                _emit_ipj(c, A, B, out, ta, rows, cols, inner)
         return
     # B stored transposed (C x K): dot products over contiguous rows of A and B.
     li = Loop(b, rows, "i")
@@ -715,20 +748,69 @@ class Emitted:
     plan: Plan
     scratch: dict[str, str]          # step -> scratch buffer name
     scratch_sizes: dict[str, tuple]  # scratch buffer -> (rows, cols)
+    inplace: dict[str, str] = field(default_factory=dict)  # value -> buffer it overwrites
+
+
+def _outer_products(prog: Program, const_dims: dict) -> Program:
+    """With the inner dimension fixed to 1, a product is an outer product:
+    an elementwise step that can join (and stay in registers of) a loop group."""
+    steps = []
+    for s in prog.steps:
+        if s.op == "matmul":
+            (ra, ca), (rb, cb) = s.arg_shapes
+            ta, tb = s.attr
+            inner = ra if ta else ca
+            if sp.sympify(inner).subs(const_dims) == 1:
+                rows, cols = s.shape
+                s = Step(s.out, "ew", s.args, s.shape, VARS[0] * VARS[1], s.arg_shapes,
+                         ((rows, 1), (1, cols)))
+        steps.append(s)
+    return Program(prog.inputs, prog.dims, steps, prog.outputs, prog.output_shapes)
+
+
+def _inplace(p: Plan, wanted: dict[str, str]) -> dict[str, str]:
+    """Keep the requested (value -> buffer) overwrites that are safe: the value
+    is computed by a loop group that also reads the buffer at the same entry,
+    and nothing after that group reads the buffer or the value."""
+    ok = {}
+    for value, buf in wanted.items():
+        gi = next((k for k, g in enumerate(p.groups) if any(s.out == value for s in g.steps)),
+                  None)
+        if gi is None or not p.groups[gi].is_loop:
+            continue
+        step = next(s for s in p.groups[gi].steps if s.out == value)
+        if buf not in step.args or (step.views and any(v is not None for v in step.views)):
+            continue
+        later = [a for g in p.groups[gi + 1:] for s in g.steps for a in s.args]
+        same_group_after = [a for s in p.groups[gi].steps[p.groups[gi].steps.index(step) + 1:]
+                            for a in s.args]
+        if buf in later or value in later or buf in same_group_after:
+            continue
+        if p.shapes[buf] != p.shapes[value]:
+            continue
+        ok[value] = buf
+    return ok
 
 
 def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
          gemm: str | None = None, triple: str = "", data_layout: str = "",
-         dims: list[sp.Symbol] | None = None) -> Emitted:
+         dims: list[sp.Symbol] | None = None, module: ir.Module | None = None,
+         const_dims: dict | None = None, inplace: dict | None = None,
+         buffer_order: list[str] | None = None) -> Emitted:
     """Build the module for a program; ``gemm`` names an external ?gemm symbol;
-    ``dims`` orders the values of the kernel's dims array (default prog.dims)."""
+    ``dims`` orders the values of the kernel's dims array (default prog.dims);
+    ``const_dims`` fixes some dims at compile time; ``module`` adds to one."""
     dims = list(prog.dims if dims is None else dims)
+    if const_dims:
+        prog = _outer_products(prog, const_dims)
     p = plan(prog, shapes)
-    module = ir.Module(name=name)
-    if triple:
-        module.triple = triple
-    if data_layout:
-        module.data_layout = data_layout
+    inplace = _inplace(p, dict(inplace or {}))
+    if module is None:
+        module = ir.Module(name=name)
+        if triple:
+            module.triple = triple
+        if data_layout:
+            module.data_layout = data_layout
     scratch: dict[str, str] = {}
     scratch_sizes: dict[str, tuple] = {}
     for g in p.groups:
@@ -738,6 +820,12 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
             scratch[s.out] = nm
             scratch_sizes[nm] = (2, p.shapes[s.args[0]][1])
     buffers = p.buffers + list(scratch_sizes)
+    if buffer_order is not None:
+        # Share another step's bufs array (a specialization of the same program).
+        missing = [nm for nm in buffers if nm not in buffer_order]
+        if missing:
+            raise ValueError(f"buffers {missing} are not in the shared buffer order")
+        buffers = list(buffer_order)
     main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=name)
     main.attributes.add("nounwind")
     bufs_arg, dims_arg = main.args
@@ -760,10 +848,10 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         used += [n for n in g.stores if n not in used]
         if g.steps[0].out in scratch:
             used.append(scratch[g.steps[0].out])
-        f = _Fn(module, f"{name}.g{gi}", used, elem, dims)
+        f = _Fn(module, f"{name}.g{gi}", used, elem, dims, const_dims)
         s = g.steps[0]
         if g.is_loop:
-            _emit_group(f.ctx, f.ptr, g, p.shapes)
+            _emit_group(f.ctx, f.ptr, g, p.shapes, inplace)
         elif s.op in ("softmax", "log_softmax", "logsumexp"):
             _emit_column(f.ctx, f.ptr, s, p.shapes, scratch[s.out])
         elif s.op == "matmul":
@@ -773,5 +861,117 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         f.ctx.b.ret_void()
         b.call(f.fn, [ptrs[bufidx[u]] for u in used] + [dims_arg])
     b.ret_void()
-    return Emitted(module, p, scratch, scratch_sizes)
+    return Emitted(module, p, scratch, scratch_sizes, inplace)
 
+
+
+@dataclass
+class EpochSpec:
+    """What the epoch driver needs to know about the step program."""
+
+    x: str                       # buffer of the step's input batch X (n_in x m)
+    y: str                       # buffer of the step's labels Y (n_out x m)
+    batch: sp.Symbol             # the batch dimension m
+    loss: str | None             # buffer of the step's loss (1 x 1), if tracked
+    updates: list[tuple[str, str]]  # (parameter buffer, its new value buffer)
+    batch_size: int = 1          # the batch size the fast step is specialized for
+
+
+def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
+               gemm: str | None = None, triple: str = "", data_layout: str = "") -> Emitted:
+    """A whole epoch of SGD in one native function.
+
+    ``void NAME(T** bufs, i64* dims, T* X, T* Y, i64* order, i64 n, i64 batch, T* loss)``:
+    for each batch of ``order``, gather its samples from X (n x rows,
+    sample-major) and Y
+    into the step's X and Y buffers, set m, run the step, copy each new
+    parameter value over the parameter (in place) and add up the loss;
+    ``*loss`` receives the mean loss over the epoch.
+    """
+    # Parameters are overwritten by their new values where that is safe;
+    # the rest are copied after each step.
+    wanted = {new: param for param, new in spec.updates}
+    em = emit(prog, f"{name}.step", elem, gemm=gemm, triple=triple, data_layout=data_layout,
+              inplace=wanted)
+    module = em.module
+    # The step again with m fixed to the batch size: every full batch runs
+    # code whose loop bounds are all compile-time constants.
+    em_b = emit(prog, f"{name}.stepB", elem, gemm=gemm, module=module,
+                const_dims={spec.batch: spec.batch_size}, inplace=wanted,
+                buffer_order=em.plan.buffers + list(em.scratch_sizes))
+    step_b = module.globals[f"{name}.stepB"]
+    p = em.plan
+    buffers = p.buffers + list(em.scratch_sizes)
+    bufidx = {nm: k for k, nm in enumerate(buffers)}
+    step = module.globals[f"{name}.step"]
+    fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, PTR, I64, I64, PTR])
+    fn = ir.Function(module, fnty, name=name)
+    fn.attributes.add("nounwind")
+    bufs, dims_in, X, Y, order, n, batch, loss_out = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ndims = len(prog.dims)
+    local = b.alloca(I64, I64(max(ndims, 1)), name="dims")
+    dims: dict[sp.Symbol, ir.Value] = {}
+    for k, d in enumerate(prog.dims):
+        v = b.load(b.gep(dims_in, [I64(k)], inbounds=True, source_etype=I64), typ=I64)
+        b.store(v, b.gep(local, [I64(k)], inbounds=True, source_etype=I64))
+        dims[d] = v
+    ctx = Ctx(module, b, elem, dims)
+
+    def buf(nm: str) -> ir.Value:
+        slot = b.gep(bufs, [I64(bufidx[nm])], inbounds=True, source_etype=PTR)
+        return b.load(slot, typ=PTR, align=8)
+
+    xb, yb = buf(spec.x), buf(spec.y)
+    lossb = buf(spec.loss) if spec.loss is not None else None
+    x_rows = ctx.dim(p.shapes[spec.x][0])
+    y_rows = ctx.dim(p.shapes[spec.y][0])
+    m_slot = b.gep(local, [I64(prog.dims.index(spec.batch))], inbounds=True, source_etype=I64)
+    total = b.alloca(elem, name="total")
+    b.store(ctx.const(0.0), total)
+    nb = b.sdiv(b.add(n, b.sub(batch, I64(1))), batch)
+    lb = Loop(b, nb, "batch")
+    start = b.mul(lb.index, batch)
+    rest = b.sub(n, start)
+    size = b.select(b.icmp_signed("<", rest, batch), rest, batch)
+    b.store(size, m_slot)
+    # X and Y arrive sample-major (one row per sample), so a sample's
+    # features are one contiguous run however the order jumps around.
+    for src, dst, rows in ((X, xb, x_rows), (Y, yb, y_rows)):
+        lk = Loop(b, size, "k")
+        sample = b.load(b.gep(order, [b.add(start, lk.index)], inbounds=True,
+                              source_etype=I64), typ=I64)
+        base = b.mul(sample, rows)
+        li = Loop(b, rows, "r")
+        v = ctx.load(src, b.add(base, li.index))
+        ctx.store(v, dst, b.add(b.mul(li.index, size), lk.index))
+        li.close()
+        lk.close()
+    def copy_back(done: dict[str, str]) -> None:
+        for param, new in spec.updates:
+            if new in done:
+                continue
+            r, c = p.shapes[param]
+            cnt = b.mul(ctx.dim(r), ctx.dim(c))
+            dst, src = buf(param), buf(new)
+            lc = Loop(b, cnt, "u")
+            ctx.store(ctx.load(src, lc.index), dst, lc.index)
+            lc.close()
+
+    full = b.icmp_signed("==", size, I64(spec.batch_size))
+    with b.if_else(full) as (then, otherwise):
+        with then:
+            b.call(step_b, [bufs, local])
+            copy_back(em_b.inplace)
+        with otherwise:
+            b.call(step, [bufs, local])
+            copy_back(em.inplace)
+    if lossb is not None:
+        lossv = ctx.load(lossb, I64(0))
+        acc = b.fadd(b.load(total, typ=elem), b.fmul(lossv, b.sitofp(size, elem)))
+        b.store(acc, total)
+    lb.close()
+    mean = b.fdiv(b.load(total, typ=elem), b.sitofp(n, elem))
+    b.store(mean, loss_out)
+    b.ret_void()
+    return em

@@ -1,0 +1,156 @@
+"""SGD kernels: one compiled step with in-place updates, run over a whole epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import sympy as sp
+
+from . import backends
+from .api import _check_inputs, _dtype, _is_matrix, lower
+from .graph import VARS
+from .passes import LOWERING_PASSES, run_passes
+from .runtime import bind_arguments
+from .schedule import schedule
+
+__all__ = ["ALPHA", "SGD", "compile_sgd"]
+
+#: The learning rate symbol of an SGD step.
+ALPHA = sp.Symbol("alpha")
+
+
+class SGD:
+    """Stochastic gradient descent on ``risk`` over ``params``.
+
+    :meth:`epoch` runs every (mini)batch of one epoch, updating the
+    parameter arrays in place: theta <- theta - alpha * dR/dtheta after
+    each batch. With the LLVM backend the whole epoch (gathering batches in
+    the given order included) is one native call; with NumPy it is a
+    Python loop over the same compiled step. Both do the same arithmetic.
+    """
+
+    def __init__(self, risk, params, X, Y, inputs, backend, dtype, track_loss):
+        self.track_loss = track_loss
+        self.params = list(params)
+        self.X, self.Y = X, Y
+        self.extra = list(inputs)
+        self.backend = backend
+        self.dtype = _dtype(dtype)
+        g, loss, grads = lower(risk, self.params)
+        alpha = g.leaf(ALPHA)
+        new = []
+        for p, d in zip(self.params, grads, strict=True):
+            pid = g.find_leaf(p)
+            new.append(g.ew(VARS[0] - VARS[1] * VARS[2], [pid, alpha, d], g.shape(pid)))
+        # Untracked, the loss (and its penalty sums) is dead code per step.
+        g.outputs = [loss, *new] if track_loss else new
+        g = run_passes(g, LOWERING_PASSES)
+        self.inputs = [X, Y, ALPHA, *self.extra, *self.params]
+        _check_inputs(g, self.inputs)
+        self.program = schedule(g, self.inputs)
+        if X.shape[1] != Y.shape[1] or not isinstance(X.shape[1], sp.Symbol):
+            raise ValueError(f"X and Y must share a symbolic batch dimension, got {X.shape} "
+                             f"and {Y.shape}")
+        self.batch = X.shape[1]
+        be = backends.get(backend)
+        names = [n for n, _ in self.program.inputs]
+        if hasattr(be, "build_epoch"):
+            from .backends.llvm.emit import EpochSpec
+
+            news = self.program.outputs[1:] if track_loss else self.program.outputs
+            spec = EpochSpec(names[0], names[1], self.batch,
+                             self.program.outputs[0] if track_loss else None,
+                             list(zip(names[-len(self.params):], news, strict=True)))
+            self.native = be.build_epoch(self.program, "sgd_epoch", self.dtype, spec)
+            self.step = None
+        else:
+            self.native = None
+            self.step, self.source = be.build(self.program, "sgd_step", self.dtype)
+
+    def epoch(self, X: np.ndarray, Y, order: Sequence[int], batch_size: int, alpha: float,
+              params: list[np.ndarray], extra: Sequence = ()) -> float:
+        """One epoch in ``order`` (sample indices) by batches; returns the mean loss.
+
+        ``X`` is (n_in, n_samples), ``Y`` (n_out, n_samples) or integer labels;
+        ``params`` are C-contiguous arrays of this kernel's dtype, updated in place.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        for p, arr in zip(self.params, params, strict=True):
+            if (not isinstance(arr, np.ndarray) or arr.dtype != self.dtype
+                    or not arr.flags.c_contiguous or not arr.flags.writeable):
+                raise TypeError(f"parameter {p}: updated in place, so it must be a writeable, "
+                                f"C-contiguous {self.dtype} array")
+        order = np.asarray(order, dtype=np.int64)
+        first = order[:1] if order.size else np.zeros(1, dtype=np.int64)
+        # Validate shapes and labels once, on a one-sample batch.
+        arrays, dims, _ = bind_arguments(
+            self.inputs, (np.asarray(X)[:, first], _columns(Y, first), alpha, *extra, *params),
+            {}, self.dtype)
+        Xa = np.ascontiguousarray(X, dtype=self.dtype)
+        Ya = _full_labels(Y, arrays[1].shape[0], self.dtype)
+        if Ya.shape[1] != Xa.shape[1]:
+            raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
+        if order.size and (order.min() < 0 or order.max() >= Xa.shape[1]):
+            raise ValueError(f"order must index samples 0..{Xa.shape[1] - 1}")
+        if self.native is not None:
+            arrays[0], arrays[1] = Xa, Ya
+            arrays[-len(params):] = list(params)
+            return self.native.epoch(arrays, order, batch_size, dims)
+        total = 0.0
+        others = arrays[2:len(arrays) - len(params)]
+        dim_order = self.program.dims
+        for s in range(0, order.shape[0], batch_size):
+            idx = order[s:s + batch_size]
+            dims[self.batch] = len(idx)
+            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+                outs = self.step(Xa[:, idx], Ya[:, idx], *others, *params,
+                                 *[dims[d] for d in dim_order])
+            if self.track_loss:
+                total += float(np.reshape(outs[0], ())) * len(idx)
+                outs = outs[1:]
+            for p, v in zip(params, outs, strict=True):
+                p[...] = v
+        return total / max(order.shape[0], 1) if self.track_loss else float("nan")
+
+
+def _columns(Y, idx):
+    Y = np.asarray(Y)
+    return Y[idx] if Y.ndim == 1 else Y[:, idx]
+
+
+def _full_labels(Y, rows: int, dtype) -> np.ndarray:
+    Y = np.asarray(Y)
+    if Y.ndim == 1:
+        out = np.zeros((rows, Y.shape[0]), dtype=dtype)
+        out[Y.astype(np.int64), np.arange(Y.shape[0])] = 1.0
+        return out
+    return np.ascontiguousarray(Y, dtype=dtype)
+
+
+def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixSymbol,
+                Y: sp.MatrixSymbol, inputs: Sequence[sp.Basic] = (), backend: str = "numpy",
+                dtype="float64", track_loss: bool = True) -> SGD:
+    """Compile an SGD step of ``risk`` (batch size symbolic) for whole epochs.
+
+    ``X`` and ``Y`` are the batch inputs (samples are columns); ``inputs``
+    lists any other symbols the risk uses (such as lambda), passed to
+    :meth:`SGD.epoch` as ``extra``. With ``track_loss=False`` the steps
+    skip the risk's value (``epoch`` returns nan) and only update.
+
+    >>> from symnet.nn import MLP
+    >>> net = MLP([2, 3, 2], 'tanh')
+    >>> sgd = compile_sgd(net.risk(lam=0.0), net.params, net.X, net.labels())
+    >>> rng = np.random.default_rng(0)
+    >>> ps = [rng.standard_normal(tuple(int(d) for d in p.shape)) for p in net.params]
+    >>> X = rng.standard_normal((2, 8)); y = (X[0] > 0).astype(int)
+    >>> first = sgd.epoch(X, y, np.arange(8), 1, 0.1, ps)
+    >>> later = [sgd.epoch(X, y, np.arange(8), 1, 0.1, ps) for _ in range(20)][-1]
+    >>> later < first
+    True
+    """
+    for p in params:
+        if not _is_matrix(p):
+            raise TypeError(f"SGD parameters are MatrixSymbols, got {p!r}")
+    return SGD(risk, params, X, Y, inputs, backend, dtype, track_loss)
