@@ -6,22 +6,34 @@ math on the same data from the same initial parameters; it is timed with
 compared with symnet's. A peer whose package is missing is recorded as
 ``skipped (not installed)``; one that raises is recorded as ``failed`` with
 the error, and the workload goes on.
+
+Every peer runs in its own fresh process (:func:`isolated`): on a 2-core
+machine the thread pools of one library (OpenMP in PyTorch, XLA's, numba's,
+OpenBLAS's) otherwise linger and slow down the next peer. The child is
+``python benchmarks/harness.py peer MODULE FUNCTION ARGS OUT``; it writes the
+peer's fields as JSON and its result arrays as .npz.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import math
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 #: Peer packages that may be missing (the ``bench`` extra of pyproject.toml).
 OPTIONAL = ("torch", "jax", "numba", "pytensor", "symengine")
@@ -29,13 +41,26 @@ OPTIONAL = ("torch", "jax", "numba", "pytensor", "symengine")
 SKIPPED = "skipped (not installed)"
 
 
+#: Variables that tune OpenBLAS for this machine's tests; unset for benchmarking.
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+#: Seconds a single peer may run before it is reported as failed.
+PEER_TIMEOUT = 600
+
+
 def available(module: str) -> bool:
-    """True if ``module`` imports (a peer needing it is skipped otherwise)."""
+    """True if ``module`` is installed (a peer needing it is skipped otherwise)."""
     try:
-        importlib.import_module(module)
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment of benchmark children: OpenBLAS tuning variables unset."""
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+    env.update(extra)
+    return env
 
 
 @dataclass
@@ -67,9 +92,7 @@ class Peer:
         return statistics.median(self.times) if self.times else math.nan
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        d.pop("result")
-        return d
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "result"}
 
 
 def run_peer(name: str, requires: Sequence[str], body: Callable[[Peer], None],
@@ -118,6 +141,71 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def isolated(module: str, func: str, *args, requires: Sequence[str] = (), name: str = "",
+             timeout: float = PEER_TIMEOUT, env: dict | None = None) -> Peer:
+    """Run ``module.func(*args)`` (which returns a Peer) in a fresh process.
+
+    ``args`` must be JSON values. A missing required module gives a skipped
+    peer without starting a process; a crash or a timeout gives a failed one.
+    """
+    missing = [m for m in requires if not available(m)]
+    if missing:
+        peer = Peer(name or func, status=f"{SKIPPED}: {', '.join(missing)}")
+        print(f"  {peer.name}: {peer.status}", flush=True)
+        return peer
+    with tempfile.TemporaryDirectory(prefix="symnet-bench-") as tmp:
+        out = Path(tmp) / "peer"
+        cmd = [sys.executable, str(HERE / "harness.py"), "peer", module, func,
+               json.dumps(list(args)), str(out)]
+        try:
+            proc = subprocess.run(cmd, env=env or bench_env(), timeout=timeout, cwd=HERE)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        if out.with_suffix(".json").exists():
+            return _load_peer(out)
+        why = f"timed out after {timeout:.0f} s" if code is None else f"exit code {code}"
+        peer = Peer(name or func, status=f"failed: process {why}")
+        print(f"  {peer.name}: {peer.status}", flush=True)
+        return peer
+
+
+def _save_peer(peer: Peer, out: Path) -> None:
+    d = peer.to_json()
+    res = peer.result
+    if isinstance(res, (list, tuple)) and all(hasattr(a, "shape") for a in res) and res:
+        import numpy as np
+
+        np.savez(out.with_suffix(".npz"), *[np.asarray(a) for a in res])
+        d["result"] = "npz"
+    else:
+        d["result"] = res
+    out.with_suffix(".json").write_text(json.dumps(d, default=float))
+
+
+def _load_peer(out: Path) -> Peer:
+    d = json.loads(out.with_suffix(".json").read_text())
+    res = d.pop("result")
+    peer = Peer(**d)
+    if res == "npz":
+        import numpy as np
+
+        with np.load(out.with_suffix(".npz")) as z:
+            peer.result = [z[f"arr_{i}"] for i in range(len(z.files))]
+    else:
+        peer.result = res
+    return peer
+
+
+def _child(argv: list[str]) -> None:
+    """``peer MODULE FUNCTION ARGS OUT``: run one peer, write its fields."""
+    _, module, func, args, out = argv
+    sys.path.insert(0, str(HERE))
+    mod = importlib.import_module(module)
+    peer = getattr(mod, func)(*json.loads(args))
+    _save_peer(peer, Path(out))
 
 
 # ------------------------------------------------------------------ formatting
@@ -215,3 +303,9 @@ def load_probe(path: str | None) -> dict:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6 or sys.argv[1] != "peer":
+        sys.exit("usage: harness.py peer MODULE FUNCTION JSON-ARGS OUT")
+    _child(sys.argv[1:])

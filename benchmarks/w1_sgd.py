@@ -11,6 +11,7 @@ the training loss after 10 epochs.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import time
@@ -41,6 +42,11 @@ from problems import (
 EPOCHS = 10
 ACT = "logistic"
 TOL = 1e-8  # relative difference of the final training loss (float64)
+
+
+@functools.cache
+def _problem():
+    return w1_problem(EPOCHS)
 
 
 def _epochs(peer: Peer, run_epoch, orders, final_params) -> None:
@@ -74,8 +80,8 @@ def _numpy_epoch(W1, b1, W2, b2, X, y, order, alpha, lam):
         b1 -= alpha * d1
 
 
-def numpy_peer(prob):
-    X_tr, y_tr, _, _, params, orders = prob
+def numpy_peer():
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         W1, b1, W2, b2 = (p.copy() for p in params)
@@ -90,8 +96,8 @@ def numpy_peer(prob):
     return run_peer("NumPy, hand-written backprop", (), body, "per sample, Python loop")
 
 
-def torch_peer(prob):
-    X_tr, y_tr, _, _, params, orders = prob
+def torch_peer():
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         import torch
@@ -144,8 +150,8 @@ def _jax_params(params):
     return tuple(jnp.asarray(p.reshape(-1) if p.shape[1] == 1 else p) for p in params)
 
 
-def jax_step_peer(prob):
-    X_tr, y_tr, _, _, params, orders = prob
+def jax_step_peer():
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         import jax
@@ -165,8 +171,8 @@ def jax_step_peer(prob):
     return run_peer("JAX jit step", ("jax",), body, "jit of one step, Python loop")
 
 
-def jax_scan_peer(prob):
-    X_tr, y_tr, _, _, params, orders = prob
+def jax_scan_peer():
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         import jax
@@ -239,8 +245,8 @@ def _numba_epoch():
     return epoch
 
 
-def numba_peer(prob):
-    X_tr, y_tr, _, _, params, orders = prob
+def numba_peer():
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         fn = _numba_epoch()
@@ -263,8 +269,8 @@ def _net():
     return MLP(list(W1_SIZES), ACT, output="softmax")
 
 
-def symnet_step_peer(prob, backend: str):
-    X_tr, y_tr, _, _, params, orders = prob
+def symnet_step_peer(backend: str):
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         from symnet.train import training_kernel
@@ -291,9 +297,9 @@ def symnet_step_peer(prob, backend: str):
                     "per-step kernel called from a Python loop")
 
 
-def symnet_sgd_peer(prob):
+def symnet_sgd_peer():
     """The whole-epoch native SGD driver, if this symnet has it (symnet.sgd)."""
-    X_tr, y_tr, _, _, params, orders = prob
+    X_tr, y_tr, _, _, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         try:
@@ -327,8 +333,8 @@ def _fit_is_native() -> bool:
     return "sgd" in src and ("compile_sgd" in src or "SGD" in src)
 
 
-def symnet_fit_peer(prob, backend: str):
-    X_tr, y_tr, X_va, y_va, params, orders = prob
+def symnet_fit_peer(backend: str):
+    X_tr, y_tr, X_va, y_va, params, orders = _problem()
 
     def body(peer: Peer) -> None:
         from symnet.train import fit, init_params

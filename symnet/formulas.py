@@ -22,7 +22,10 @@ def _is_nonlinear(g: Graph, i: int) -> bool:
 def _is_activation(g: Graph, i: int) -> bool:
     """softmax(z) or f(z, ...) for a function head f: what deserves the name a."""
     n = g.nodes[i]
-    return n.op == "softmax" or (n.op == "ew" and isinstance(n.attr, sp.Function))
+    if n.op == "softmax":
+        return True
+    return n.op == "ew" and (isinstance(n.attr, sp.Function) or (
+        len(n.args) == 1 and n.attr.has(sp.Function)))
 
 
 def _is_affine(g: Graph, i: int) -> bool:

@@ -129,8 +129,9 @@ class MLP:
         if len(sizes) < 2:
             raise ValueError(f"an MLP needs at least an input and an output size, got {sizes}")
         hidden = len(sizes) - 2
-        acts = ([self.activations] * hidden if isinstance(self.activations, str)
-                else list(self.activations))
+        single = isinstance(self.activations, str | sp.Lambda) or not isinstance(
+            self.activations, list | tuple)
+        acts = [self.activations] * hidden if single else list(self.activations)
         if len(acts) != hidden:
             raise ValueError(f"{hidden} hidden layers but {len(acts)} activations: {acts}")
         for a in acts:

@@ -70,6 +70,15 @@ class Activation(sp.Function):
             return Elementwise(cls, *args)
         return super().__new__(cls, *args, **kwargs)
 
+    def _eval_evalf(self, prec):
+        # Numeric arguments make ``eval`` return an elementary form.
+        args = [a.evalf(prec) for a in self.args]
+        if all(a.is_Number for a in args):
+            value = type(self).eval(*args)
+            if value is not None:
+                return value.evalf(prec)
+        return None
+
     def _latex(self, printer, exp=None):
         name = self.latex_name or r"\operatorname{%s}" % type(self).__name__.replace("_", r"\_")
         inner = ", ".join(printer._print(a) for a in self.args)

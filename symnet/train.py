@@ -355,7 +355,8 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
         lam: float = 1e-4, alpha: float = 0.1, epochs: int = 30, batch_size: int = 1,
         patience: int | None = 5, seed: int = 0, schedule: Schedule | None = None,
         backend: str = "numpy", dtype: str = "float64", progress: bool = True,
-        callback: Callable[[History], None] | None = None) -> FitResult:
+        callback: Callable[[History], None] | None = None,
+        init: Mapping[str, np.ndarray] | None = None) -> FitResult:
     """Train ``net`` by stochastic gradient descent on the structural risk.
 
     ``X`` is (n_samples, n_features) (rows are samples; the kernels see
@@ -376,7 +377,8 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     best; training stops when it has not decreased for ``patience`` epochs
     (``patience=None``: never), and the best parameters are returned. Same
     seed, same trajectory. ``callback(history)`` runs after every epoch;
-    ``progress`` shows a tqdm bar.
+    ``progress`` shows a tqdm bar. ``init`` gives starting values for some or
+    all parameters (by name) instead of the random initialization.
 
     >>> rng = np.random.default_rng(1)
     >>> X = rng.normal(size=(40, 2)); y = (X[:, 0] > 0).astype(int)
@@ -405,7 +407,10 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     sgd = training_sgd(net, loss, lam, backend, dtype)
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)
-    params = _param_list(net, init_params(net, rng, dtype), dtype)
+    start_params = init_params(net, rng, dtype)
+    if init is not None:
+        start_params = {**start_params, **init}
+    params = _param_list(net, start_params, dtype)
     names = [str(p) for p in net.params]
     n = X_tr.shape[1]
 

@@ -27,20 +27,24 @@ TABLE_4_1 = [
      + v * (1 - np.tanh(np.log1p(np.exp(v))) ** 2) / (1 + np.exp(-v))),
 ]
 
+BACKENDS = ["numpy", "llvm"]
+
 POINTS = np.array([-3.7, -2.0, -1.0, -0.3, 0.0, 0.4, 1.0, 2.0, 5.5])
 
 
 @pytest.mark.parametrize("f,df", TABLE_4_1, ids=lambda e: str(e)[:30])
-def test_derivative_matches_table(f, df):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_derivative_matches_table(f, df, backend):
     (d,) = symnet.grad(f, [x])
-    k = symnet.compile([d], [x])
+    k = symnet.compile([d], [x], backend=backend)
     assert np.allclose(k(POINTS)[0], df(POINTS), rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("f,df", TABLE_4_1, ids=lambda e: str(e)[:30])
-def test_derivative_matches_central_differences(f, df):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_derivative_matches_central_differences(f, df, backend):
     (d,) = symnet.grad(f, [x])
-    k = symnet.compile([f, d], [x])
+    k = symnet.compile([f, d], [x], backend=backend)
     pts = POINTS + 0.0137  # off the kinks
     h = 1e-6
     num = (k(pts + h)[0] - k(pts - h)[0]) / (2 * h)
@@ -55,7 +59,8 @@ def test_symbolic_forms_of_table_4_1():
     assert symnet.grad(symnet.softplus(x), [x])[0] == symnet.logistic(x)
 
 
-def test_kink_conventions():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kink_conventions(backend):
     """ReLU'(0) = 0; hard functions take the flat side's derivative at their kinks."""
     cases = [(symnet.relu(x), 0.0, 0.0), (symnet.hard_tanh(x), 1.0, 0.0),
              (symnet.hard_tanh(x), -1.0, 0.0), (symnet.hard_logistic(x), 2.0, 0.0),
@@ -63,22 +68,24 @@ def test_kink_conventions():
     for f, at, want in cases:
         (d,) = symnet.grad(f, [x])
         assert float(d.subs(x, at)) == want, (f, at)
-        assert symnet.compile([d], [x])(at)[0] == want, (f, at)
+        assert symnet.compile([d], [x], backend=backend)(at)[0] == want, (f, at)
 
 
-def test_maxout_ties_go_to_first_piece():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_maxout_ties_go_to_first_piece(backend):
     a, b, c = sp.symbols("a b c")
     grads = symnet.grad(symnet.maxout(a, b, c), [a, b, c])
-    k = symnet.compile(list(grads), [a, b, c])
+    k = symnet.compile(list(grads), [a, b, c], backend=backend)
     assert [float(v) for v in k(1.0, 1.0, 1.0)] == [1.0, 0.0, 0.0]
     assert [float(v) for v in k(0.0, 2.0, 2.0)] == [0.0, 1.0, 0.0]
     assert [float(v) for v in k(0.0, 1.0, 3.0)] == [0.0, 0.0, 1.0]
 
 
-def test_prelu_gradient_wrt_slope():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prelu_gradient_wrt_slope(backend):
     g = sp.Symbol("gamma")
     dx, dg = symnet.grad(symnet.prelu(x, g), [x, g])
-    k = symnet.compile([dx, dg], [x, g])
+    k = symnet.compile([dx, dg], [x, g], backend=backend)
     vx, vg = k(np.array([-2.0, 0.0, 3.0]), 0.2)
     assert np.array_equal(vx, [0.2, 0.2, 1.0])
     assert np.array_equal(vg, [-2.0, 0.0, 0.0])
@@ -86,15 +93,17 @@ def test_prelu_gradient_wrt_slope():
 
 @pytest.mark.parametrize("f", [symnet.logistic(x), symnet.softplus(x), sp.tanh(x),
                                x * sp.tanh(symnet.softplus(x))])
-def test_finite_at_extremes(f):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_finite_at_extremes(f, backend):
     (d,) = symnet.grad(f, [x])
-    k = symnet.compile([f, d], [x])
+    k = symnet.compile([f, d], [x], backend=backend)
     v, dv = k(np.array([-800.0, -40.0, 40.0, 800.0]))
     assert np.all(np.isfinite(v)) and np.all(np.isfinite(dv))
 
 
-def test_stable_values_at_extremes():
-    k = symnet.compile([symnet.logistic(x), symnet.softplus(x)], [x])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stable_values_at_extremes(backend):
+    k = symnet.compile([symnet.logistic(x), symnet.softplus(x)], [x], backend=backend)
     s, sp_ = k(np.array([-800.0, 800.0]))
     assert s[0] == 0.0 and s[1] == 1.0
     assert sp_[0] == 0.0 and sp_[1] == 800.0
@@ -128,10 +137,12 @@ def test_activations_apply_elementwise_to_matrices():
     assert E.subs(A, M).doit() == sp.Matrix([[0, 2], [3, 0]])
 
 
-def test_softmax_family_explicit_values():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_softmax_family_explicit_values(backend):
     Z = sp.MatrixSymbol("Z", 3, 2)
     vals = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]])
-    k = symnet.compile([symnet.softmax(Z), symnet.log_softmax(Z), symnet.logsumexp(Z)], [Z])
+    k = symnet.compile([symnet.softmax(Z), symnet.log_softmax(Z), symnet.logsumexp(Z)], [Z],
+                       backend=backend)
     s, ls, lse = k(vals)
     ref_lse = np.log(np.exp(vals).sum(axis=0, keepdims=True))
     assert np.allclose(lse, ref_lse, rtol=1e-15)
