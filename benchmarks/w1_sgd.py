@@ -25,6 +25,7 @@ from harness import (
     find,
     fmt_ratio,
     fmt_time,
+    isolated,
     run_peer,
     table,
     verdict,
@@ -291,7 +292,10 @@ def symnet_step_peer(backend: str):
                     p -= alpha * g
 
         _epochs(peer, epoch, orders, lambda: ps)
-        peer.kernel = k
+        try:
+            peer.extra["profile"] = _step_overhead(k, X_tr, y_tr)
+        except Exception as exc:  # profiling is informative only
+            peer.extra["profile"] = f"{backend}: profiling failed ({exc})"
 
     return run_peer(f"symnet {backend} per-step", (), body,
                     "per-step kernel called from a Python loop")
@@ -349,7 +353,7 @@ def symnet_fit_peer(backend: str):
         h = res.history
         peer.times = list(h.seconds[1:])
         peer.extra["epoch 1 (warm-up)"] = fmt_time(h.seconds[0])
-        peer.result = ("fit", h.train_loss[-1], 1.0 - h.val_error[-1])
+        peer.result = ["fit", h.train_loss[-1], 1.0 - h.val_error[-1]]
 
     native = backend == "llvm" and _fit_is_native()
     note = ("fit() drives a whole-epoch native kernel" if native else
@@ -385,26 +389,26 @@ def _step_overhead(k, X_tr, y_tr, n=2000) -> str:
 
 def run(quick: bool = False, probe: dict | None = None) -> Section:
     probe = probe or {}
-    prob = w1_problem(EPOCHS)
-    X_tr, y_tr, X_va, y_va, _, _ = prob
+    X_tr, y_tr, X_va, y_va, _, _ = _problem()
     print("W1: per-sample SGD, 64-32-10, digits", flush=True)
+    mod = __name__.rsplit(".", 1)[-1]
     peers = [
-        numpy_peer(prob),
-        torch_peer(prob),
-        jax_step_peer(prob),
-        jax_scan_peer(prob),
-        numba_peer(prob),
-        symnet_step_peer(prob, "numpy"),
-        symnet_step_peer(prob, "llvm"),
-        symnet_sgd_peer(prob),
-        symnet_fit_peer(prob, "numpy"),
-        symnet_fit_peer(prob, "llvm"),
+        isolated(mod, "numpy_peer", name="NumPy, hand-written backprop"),
+        isolated(mod, "torch_peer", requires=("torch",), name="PyTorch eager"),
+        isolated(mod, "jax_step_peer", requires=("jax",), name="JAX jit step"),
+        isolated(mod, "jax_scan_peer", requires=("jax",), name="JAX jit epoch"),
+        isolated(mod, "numba_peer", requires=("numba",), name="numba @njit epoch"),
+        isolated(mod, "symnet_step_peer", "numpy", name="symnet numpy per-step"),
+        isolated(mod, "symnet_step_peer", "llvm", name="symnet llvm per-step"),
+        isolated(mod, "symnet_sgd_peer", name="symnet llvm whole-epoch"),
+        isolated(mod, "symnet_fit_peer", "numpy", name="symnet numpy fit()"),
+        isolated(mod, "symnet_fit_peer", "llvm", name="symnet llvm fit()"),
     ]
     # Training loss and validation accuracy after 10 epochs, computed the same way for all.
     for p in peers:
         if not p.ok:
             continue
-        if isinstance(p.result, tuple) and p.result[0] == "fit":
+        if isinstance(p.result, list) and isinstance(p.result[0], str):
             p.extra["train loss"], p.extra["val acc"] = p.result[1], p.result[2]
         else:
             p.extra["train loss"] = mean_cross_entropy(p.result, X_tr, y_tr, ACT)
@@ -484,15 +488,7 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         "Any implementation that returns to Python per sample pays the interpreter and "
         "dispatch cost 1437 times per epoch; the per-step rows are dominated by it, "
         "not by arithmetic.")
-    prof = []
-    for name in ("symnet numpy per-step", "symnet llvm per-step"):
-        p = find(peers, name)
-        k = getattr(p, "kernel", None) if p else None
-        if k is not None:
-            try:
-                prof.append(_step_overhead(k, X_tr, y_tr))
-            except Exception as exc:  # profiling is informative only
-                prof.append(f"{name}: profiling failed ({exc})")
+    prof = [p.extra.pop("profile") for p in peers if "profile" in p.extra]
     text += ["**Bound and profile**", "", "".join(analysis), ""]
     if prof:
         text += [f"- {line}" for line in prof] + [""]

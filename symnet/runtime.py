@@ -43,13 +43,14 @@ def _onehot(name: str, labels: np.ndarray, rows) -> np.ndarray:
 
 
 def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
-                   dtype=np.float64) -> tuple[list[np.ndarray], dict[sp.Symbol, int], int | None]:
+                   dtype=np.float64, names: Sequence[str] | None = None,
+                   ) -> tuple[list[np.ndarray], dict[sp.Symbol, int], int | None]:
     """Check and convert call arguments against the declared symbols.
 
     Returns the arrays (float, C-contiguous), the values of the shape symbols,
     and the number of points when scalar inputs were given as 1-D arrays.
     """
-    names = [str(s) for s in inputs]
+    names = [str(s) for s in inputs] if names is None else names
     if len(args) > len(inputs):
         raise TypeError(f"kernel takes {len(inputs)} arguments ({', '.join(names)}), "
                         f"got {len(args)}")
@@ -132,8 +133,7 @@ def _check_distribution(name: str, arr: np.ndarray) -> None:
 
 def _bind(name: str, declared, actual, dims: dict) -> None:
     for axis, (d, n) in enumerate(zip(declared, actual, strict=True)):
-        d = sp.sympify(d)
-        if d.is_Integer:
+        if isinstance(d, int) or d.is_Integer:
             if int(d) != n:
                 raise ShapeError(f"argument {name}: expected shape "
                                  f"{declared[0]} x {declared[1]}, got {actual[0]} x {actual[1]} "
@@ -170,9 +170,11 @@ class Kernel:
         self.dtype = np.dtype(dtype)
         self.__wrapped__ = fn  # inspect.getsource(kernel) shows the generated code
         self._shapes: dict[tuple, list] = {}
+        self._names = [str(s) for s in self.inputs]
 
     def __call__(self, *args, **kwargs):
-        arrays, dims, points = bind_arguments(self.inputs, args, kwargs, self.dtype)
+        arrays, dims, points = bind_arguments(self.inputs, args, kwargs, self.dtype,
+                                              self._names)
         missing = [d for d in self.program.dims if d not in dims]
         if missing:
             raise ShapeError(f"cannot infer dimension(s) {', '.join(map(str, missing))} from "

@@ -11,7 +11,8 @@ import sympy as sp
 from llvmlite import ir
 
 from ...schedule import Program
-from .emit import Emitted, EpochSpec, emit, emit_epoch
+from .emit import Emitted, EpochSpec, emit_epoch
+from .emit import emit as emit_module
 from .jit import Compiled, compile_module, target_machine
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
@@ -90,7 +91,8 @@ class NativeFunction:
                     shapes[s.out] = (1, POINTS)
                     pointwise.add(s.out)
         tm = target_machine()
-        emitted = emit(self.prog, self.name, self.elem, shapes, gemm=_blas_symbol(self.dtype),
+        emitted = emit_module(self.prog, self.name, self.elem, shapes,
+                              gemm=_blas_symbol(self.dtype),
                        triple=tm.triple, data_layout=str(tm.target_data), dims=dims)
         compiled = compile_module(str(emitted.module))
         cfunc = _PROTO(compiled.address(self.name))
