@@ -228,14 +228,16 @@ def fmt_ratio(r: float) -> str:
 
 
 def table(peers: Sequence[Peer], reference: Peer | None, extra_cols: Sequence[str] = (),
-          ratio_label: str = "ratio to symnet") -> str:
+          ratio_label: str = "ratio to symnet", agree: bool = True) -> str:
     """Markdown table: peer, median, min-max, ratio to the reference, extras, agreement.
 
     The ratio is peer median / reference median: above 1 the peer is slower.
     """
-    head = ["peer", "median", "min-max", ratio_label, *extra_cols, "agreement with symnet"]
+    head = ["peer", "median", "min-max", ratio_label, *extra_cols]
+    head += ["agreement with symnet"] if agree else []
     rows = ["| " + " | ".join(head) + " |",
-            "|" + "|".join(["---"] + ["---:"] * (3 + len(extra_cols)) + ["---"]) + "|"]
+            "|" + "|".join(["---"] + ["---:"] * (3 + len(extra_cols))
+                           + (["---"] if agree else [])) + "|"]
     ref = reference.median if reference is not None and reference.ok else math.nan
     for p in peers:
         if p.ok:
@@ -245,7 +247,8 @@ def table(peers: Sequence[Peer], reference: Peer | None, extra_cols: Sequence[st
             cells = [p.status, "", ""]
         cells += [str(p.extra.get(c, "")) for c in extra_cols]
         name = p.name + (f" ({p.note})" if p.note else "")
-        rows.append("| " + " | ".join([name, *cells, p.agree or "-"]) + " |")
+        cells += [p.agree or "-"] if agree else []
+        rows.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(rows)
 
 

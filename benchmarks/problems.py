@@ -14,8 +14,6 @@ import math
 
 import numpy as np
 
-from symnet.data import load_digits, reference_split
-
 #: W1: Algorithm 4.1 on the digits.
 W1_SIZES = (64, 32, 10)
 W1_ALPHA = 0.1
@@ -47,6 +45,8 @@ def w1_problem(epochs: int):
     ``symnet.train.fit(..., seed=42)`` uses, so fit runs this exact problem.
     Returns (X_tr, y_tr, X_va, y_va, params, orders); X rows are samples.
     """
+    from symnet.data import load_digits, reference_split
+
     X, y = load_digits()
     X_tr, y_tr, X_va, y_va = reference_split(X, y)
     rng = np.random.default_rng(W1_SEED)

@@ -128,7 +128,8 @@ def torch_peer():
     return run_peer("PyTorch eager", ("torch",), body, "autograd + optim.SGD, per sample")
 
 
-def _jax_loss():
+def _jax_step():
+    """One SGD step (params tuple, sample, label) -> new params; not yet jitted."""
     import jax
     import jax.numpy as jnp
 
@@ -158,7 +159,7 @@ def jax_step_peer():
         import jax
 
         jax.config.update("jax_enable_x64", True)
-        step = jax.jit(_jax_loss())
+        step = jax.jit(_jax_step())
         state = [_jax_params(params)]
 
         def epoch(order):
@@ -179,7 +180,7 @@ def jax_scan_peer():
         import jax
 
         jax.config.update("jax_enable_x64", True)
-        step = _jax_loss()
+        step = _jax_step()
 
         @jax.jit
         def run_epoch(p, X, y):
@@ -198,52 +199,53 @@ def jax_scan_peer():
     return run_peer("JAX jit epoch", ("jax",), body, "lax.scan over the samples")
 
 
-def _numba_epoch():
+def numba_epoch_loops(W1, b1, W2, b2, X, y, order, alpha, lam):
+    """One epoch with every loop written out (compiled by numba)."""
+    n_h, n_in = W1.shape
+    n_out = W2.shape[0]
+    a1 = np.empty(n_h)
+    d1 = np.empty(n_h)
+    d2 = np.empty(n_out)
+    for s in order:
+        x = X[s]
+        for j in range(n_h):
+            acc = b1[j]
+            for i in range(n_in):
+                acc += W1[j, i] * x[i]
+            a1[j] = 1.0 / (1.0 + math.exp(-acc))
+        zmax = -np.inf
+        for k in range(n_out):
+            acc = b2[k]
+            for j in range(n_h):
+                acc += W2[k, j] * a1[j]
+            d2[k] = acc
+            zmax = max(zmax, acc)
+        total = 0.0
+        for k in range(n_out):
+            d2[k] = math.exp(d2[k] - zmax)
+            total += d2[k]
+        for k in range(n_out):
+            d2[k] /= total
+        d2[y[s]] -= 1.0
+        for j in range(n_h):
+            acc = 0.0
+            for k in range(n_out):
+                acc += W2[k, j] * d2[k]
+            d1[j] = acc * a1[j] * (1.0 - a1[j])
+        for k in range(n_out):
+            for j in range(n_h):
+                W2[k, j] -= alpha * (d2[k] * a1[j] + lam * W2[k, j])
+            b2[k] -= alpha * d2[k]
+        for j in range(n_h):
+            for i in range(n_in):
+                W1[j, i] -= alpha * (d1[j] * x[i] + lam * W1[j, i])
+            b1[j] -= alpha * d1[j]
+
+
+def _numba_epoch(cache: bool = False):
     import numba
 
-    @numba.njit(cache=False)
-    def epoch(W1, b1, W2, b2, X, y, order, alpha, lam):
-        n_h, n_in = W1.shape
-        n_out = W2.shape[0]
-        a1 = np.empty(n_h)
-        d1 = np.empty(n_h)
-        d2 = np.empty(n_out)
-        for s in order:
-            x = X[s]
-            for j in range(n_h):
-                acc = b1[j]
-                for i in range(n_in):
-                    acc += W1[j, i] * x[i]
-                a1[j] = 1.0 / (1.0 + math.exp(-acc))
-            zmax = -np.inf
-            for k in range(n_out):
-                acc = b2[k]
-                for j in range(n_h):
-                    acc += W2[k, j] * a1[j]
-                d2[k] = acc
-                zmax = max(zmax, acc)
-            total = 0.0
-            for k in range(n_out):
-                d2[k] = math.exp(d2[k] - zmax)
-                total += d2[k]
-            for k in range(n_out):
-                d2[k] /= total
-            d2[y[s]] -= 1.0
-            for j in range(n_h):
-                acc = 0.0
-                for k in range(n_out):
-                    acc += W2[k, j] * d2[k]
-                d1[j] = acc * a1[j] * (1.0 - a1[j])
-            for k in range(n_out):
-                for j in range(n_h):
-                    W2[k, j] -= alpha * (d2[k] * a1[j] + lam * W2[k, j])
-                b2[k] -= alpha * d2[k]
-            for j in range(n_h):
-                for i in range(n_in):
-                    W1[j, i] -= alpha * (d1[j] * x[i] + lam * W1[j, i])
-                b1[j] -= alpha * d1[j]
-
-    return epoch
+    return numba.njit(cache=cache)(numba_epoch_loops)
 
 
 def numba_peer():

@@ -9,6 +9,7 @@ parameters up to rounding (checked on the loss over the 8192 samples).
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -20,6 +21,7 @@ from harness import (
     find,
     fmt_ratio,
     fmt_time,
+    isolated,
     repeat,
     run_peer,
     table,
@@ -43,6 +45,11 @@ FLOPS_STEP = 6 * WEIGHTS * W2_BATCH
 #: The input layer needs no backward product (no gradient w.r.t. X).
 FLOPS_STEP_NEEDED = FLOPS_STEP - 2 * W2_SIZES[0] * W2_SIZES[1] * W2_BATCH
 TOL = {"float64": 1e-8, "float32": 1e-3}
+
+
+@functools.cache
+def _problem(dtype: str):
+    return w2_problem(dtype)
 
 
 def _epochs(peer: Peer, run_epoch, reps: int, final_params) -> None:
@@ -81,8 +88,8 @@ def _numpy_step(ps, x, t, alpha):
     b1 -= alpha * d1.sum(axis=0)
 
 
-def numpy_peer(data, dtype, reps):
-    X, y, params = data
+def numpy_peer(dtype: str, reps: int):
+    X, y, params = _problem(dtype)
 
     def body(peer: Peer) -> None:
         ps = _bias_1d(params)
@@ -103,7 +110,7 @@ def numpy_peer(data, dtype, reps):
 def _torch_setup(data, dtype):
     import torch
 
-    X, y, params = data
+    X, y, params = _problem(dtype)
     tdt = getattr(torch, dtype)
     ps = [torch.tensor(p, dtype=tdt, requires_grad=True) for p in _bias_1d(params)]
     batches = [(torch.tensor(X[s:s + W2_BATCH], dtype=tdt),
@@ -121,11 +128,11 @@ def _torch_loss(x, t, W1, b1, W2, b2, W3, b3):
     return F.cross_entropy(h @ W3.T + b3, t)
 
 
-def torch_peer(data, dtype, reps, compiled=False):
+def torch_peer(dtype: str, reps: int, compiled: bool = False):
     def body(peer: Peer) -> None:
         import torch
 
-        ps, batches = _torch_setup(data, dtype)
+        ps, batches = _torch_setup(_problem(dtype), dtype)
         opt = torch.optim.SGD(ps, lr=W2_ALPHA)
         loss_fn = _torch_loss
         if compiled:
@@ -151,27 +158,36 @@ def torch_peer(data, dtype, reps, compiled=False):
     return run_peer("PyTorch eager", ("torch",), body, "autograd + optim.SGD")
 
 
-def jax_peer(data, dtype, reps):
-    X, y, params = data
+def _jax_step():
+    """The jitted minibatch step (params tuple, x rows, integer labels) -> new params."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(ps, x, t):
+        W1, b1, W2, b2, W3, b3 = ps
+        h = jax.nn.relu(x @ W1.T + b1)
+        h = jax.nn.relu(h @ W2.T + b2)
+        logp = jax.nn.log_softmax(h @ W3.T + b3, axis=1)
+        return -jnp.mean(jnp.take_along_axis(logp, t[:, None], axis=1))
+
+    @jax.jit
+    def step(ps, x, t):
+        g = jax.grad(loss)(ps, x, t)
+        return tuple(p - W2_ALPHA * d for p, d in zip(ps, g, strict=True))
+
+    return step
+
+
+def jax_peer(dtype: str, reps: int):
+    X, y, params = _problem(dtype)
 
     def body(peer: Peer) -> None:
         import jax
         import jax.numpy as jnp
 
-        jax.config.update("jax_enable_x64", True)
-
-        def loss(ps, x, t):
-            W1, b1, W2, b2, W3, b3 = ps
-            h = jax.nn.relu(x @ W1.T + b1)
-            h = jax.nn.relu(h @ W2.T + b2)
-            logp = jax.nn.log_softmax(h @ W3.T + b3, axis=1)
-            return -jnp.mean(jnp.take_along_axis(logp, t[:, None], axis=1))
-
-        @jax.jit
-        def step(ps, x, t):
-            g = jax.grad(loss)(ps, x, t)
-            return tuple(p - W2_ALPHA * d for p, d in zip(ps, g, strict=True))
-
+        step = _jax_step()
         batches = [(jnp.asarray(X[s:s + W2_BATCH]), jnp.asarray(y[s:s + W2_BATCH]))
                    for s in range(0, W2_SAMPLES, W2_BATCH)]
         state = [tuple(jnp.asarray(p) for p in _bias_1d(params))]
@@ -190,39 +206,40 @@ def jax_peer(data, dtype, reps):
     return run_peer("JAX jit step", ("jax",), body, "jit of one step, Python loop")
 
 
-def _numba_epoch():
+def numba_epoch_batches(W1, b1, W2, b2, W3, b3, X, T, batch, alpha):
+    """One epoch of minibatch steps (compiled by numba; @ calls BLAS)."""
+    n = X.shape[0]
+    for s in range(0, n, batch):
+        x = X[s:s + batch]
+        m = x.shape[0]
+        z1 = x @ W1.T + b1
+        a1 = np.maximum(z1, 0)
+        z2 = a1 @ W2.T + b2
+        a2 = np.maximum(z2, 0)
+        z3 = a2 @ W3.T + b3
+        d3 = np.empty_like(z3)
+        for i in range(m):
+            zmax = z3[i].max()
+            e = np.exp(z3[i] - zmax)
+            d3[i] = (e / e.sum() - T[s + i]) / m
+        d2 = (d3 @ W3) * (z2 > 0)
+        d1 = (d2 @ W2) * (z1 > 0)
+        W3 -= alpha * (d3.T @ a2)
+        b3 -= alpha * d3.sum(axis=0)
+        W2 -= alpha * (d2.T @ a1)
+        b2 -= alpha * d2.sum(axis=0)
+        W1 -= alpha * (d1.T @ x)
+        b1 -= alpha * d1.sum(axis=0)
+
+
+def _numba_epoch(cache: bool = False):
     import numba
 
-    @numba.njit(cache=False)
-    def epoch(W1, b1, W2, b2, W3, b3, X, T, batch, alpha):
-        n = X.shape[0]
-        for s in range(0, n, batch):
-            x = X[s:s + batch]
-            m = x.shape[0]
-            z1 = x @ W1.T + b1
-            a1 = np.maximum(z1, 0)
-            z2 = a1 @ W2.T + b2
-            a2 = np.maximum(z2, 0)
-            z3 = a2 @ W3.T + b3
-            d3 = np.empty_like(z3)
-            for i in range(m):
-                zmax = z3[i].max()
-                e = np.exp(z3[i] - zmax)
-                d3[i] = (e / e.sum() - T[s + i]) / m
-            d2 = (d3 @ W3) * (z2 > 0)
-            d1 = (d2 @ W2) * (z1 > 0)
-            W3 -= alpha * (d3.T @ a2)
-            b3 -= alpha * d3.sum(axis=0)
-            W2 -= alpha * (d2.T @ a1)
-            b2 -= alpha * d2.sum(axis=0)
-            W1 -= alpha * (d1.T @ x)
-            b1 -= alpha * d1.sum(axis=0)
-
-    return epoch
+    return numba.njit(cache=cache)(numba_epoch_batches)
 
 
-def numba_peer(data, dtype, reps):
-    X, y, params = data
+def numba_peer(dtype: str, reps: int):
+    X, y, params = _problem(dtype)
 
     def body(peer: Peer) -> None:
         fn = _numba_epoch()
@@ -241,27 +258,31 @@ def numba_peer(data, dtype, reps):
     return run_peer("numba @njit epoch", ("numba",), body, "whole epoch, np.dot/@ (BLAS)")
 
 
-def pytensor_peer(data, dtype, reps):
-    X, y, params = data
+def _pytensor_step(params, dtype: str):
+    """A compiled pytensor.function(x, labels) -> loss that updates the shared parameters."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    shared = [pytensor.shared(p) for p in params]
+    W1, b1, W2, b2, W3, b3 = shared
+    x = pt.matrix("x", dtype=dtype)
+    t = pt.vector("t", dtype="int64")
+    h = pt.maximum(pt.dot(x, W1.T) + b1, 0)
+    h = pt.maximum(pt.dot(h, W2.T) + b2, 0)
+    logp = pt.special.log_softmax(pt.dot(h, W3.T) + b3, axis=1)
+    loss = -pt.mean(logp[pt.arange(t.shape[0]), t])
+    grads = pytensor.grad(loss, shared)
+    alpha = pt.constant(np.asarray(W2_ALPHA, dtype=dtype))
+    updates = [(p, p - alpha * g) for p, g in zip(shared, grads, strict=True)]
+    return pytensor.function([x, t], loss, updates=updates), shared
+
+
+def pytensor_peer(dtype: str, reps: int):
+    X, y, params = _problem(dtype)
 
     def body(peer: Peer) -> None:
-        import pytensor
-        import pytensor.tensor as pt
-
-        shared = [pytensor.shared(p) for p in _bias_1d(params)]
-        W1, b1, W2, b2, W3, b3 = shared
-        x = pt.matrix("x", dtype=dtype)
-        t = pt.vector("t", dtype="int64")
-        h = pt.maximum(pt.dot(x, W1.T) + b1, 0)
-        h = pt.maximum(pt.dot(h, W2.T) + b2, 0)
-        logp = pt.special.log_softmax(pt.dot(h, W3.T) + b3, axis=1)
-        loss = -pt.mean(logp[pt.arange(t.shape[0]), t])
-        grads = pytensor.grad(loss, shared)
-        alpha = pt.constant(np.asarray(W2_ALPHA, dtype=dtype))
         t0 = time.perf_counter()
-        f = pytensor.function([x, t], loss,
-                              updates=[(p, p - alpha * g) for p, g in zip(shared, grads,
-                                                                            strict=True)])
+        f, shared = _pytensor_step(_bias_1d(params), dtype)
         peer.extra["compile"] = fmt_time(time.perf_counter() - t0)
         batches = [(X[s:s + W2_BATCH], y[s:s + W2_BATCH]) for s in range(0, W2_SAMPLES, W2_BATCH)]
 
@@ -280,8 +301,8 @@ def _net():
     return MLP(list(W2_SIZES), ACT, output="softmax")
 
 
-def symnet_step_peer(data, dtype, reps, backend):
-    X, y, params = data
+def symnet_step_peer(dtype: str, reps: int, backend: str):
+    X, y, params = _problem(dtype)
 
     def body(peer: Peer) -> None:
         from symnet.train import training_kernel
@@ -308,8 +329,8 @@ def symnet_step_peer(data, dtype, reps, backend):
                     "per-step kernel called from a Python loop")
 
 
-def symnet_sgd_peer(data, dtype, reps):
-    X, y, params = data
+def symnet_sgd_peer(dtype: str, reps: int):
+    X, y, params = _problem(dtype)
 
     def body(peer: Peer) -> None:
         try:
@@ -340,7 +361,7 @@ def symnet_sgd_peer(data, dtype, reps):
 # ------------------------------------------------------------------ analysis
 
 
-def gemm_floor(dtype, reps: int = 3) -> float:
+def gemm_floor_peer(dtype: str, reps: int = 3) -> Peer:
     """Seconds per epoch of only the step's matrix products (NumPy/OpenBLAS)."""
     rng = np.random.default_rng(0)
     n0, n1, n2, n3 = W2_SIZES
@@ -362,7 +383,7 @@ def gemm_floor(dtype, reps: int = 3) -> float:
             d1.T @ x
 
     times, _ = repeat(epoch, reps)
-    return min(times)
+    return Peer("gemm floor", times)
 
 
 def run(quick: bool = False, probe: dict | None = None) -> Section:
@@ -388,19 +409,21 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
     summary, lines, analysis = [], [], []
     for dtype in ("float32", "float64"):
         print(f"W2: minibatch 784-256-256-10, {dtype}", flush=True)
-        data = w2_problem(dtype)
+        mod = __name__.rsplit(".", 1)[-1]
         peers = [
-            numpy_peer(data, dtype, reps),
-            torch_peer(data, dtype, reps),
-            torch_peer(data, dtype, reps, compiled=True),
-            jax_peer(data, dtype, reps),
-            numba_peer(data, dtype, reps),
-            pytensor_peer(data, dtype, reps),
-            symnet_step_peer(data, dtype, reps, "numpy"),
-            symnet_step_peer(data, dtype, reps, "llvm"),
-            symnet_sgd_peer(data, dtype, reps),
+            isolated(mod, "numpy_peer", dtype, reps, name="NumPy, hand-written backprop"),
+            isolated(mod, "torch_peer", dtype, reps, requires=("torch",), name="PyTorch eager"),
+            isolated(mod, "torch_peer", dtype, reps, True, requires=("torch",),
+                     name="PyTorch torch.compile"),
+            isolated(mod, "jax_peer", dtype, reps, requires=("jax",), name="JAX jit step"),
+            isolated(mod, "numba_peer", dtype, reps, requires=("numba",),
+                     name="numba @njit epoch"),
+            isolated(mod, "pytensor_peer", dtype, reps, requires=("pytensor",), name="PyTensor"),
+            isolated(mod, "symnet_step_peer", dtype, reps, "numpy", name="symnet numpy per-step"),
+            isolated(mod, "symnet_step_peer", dtype, reps, "llvm", name="symnet llvm per-step"),
+            isolated(mod, "symnet_sgd_peer", dtype, reps, name="symnet llvm whole-epoch"),
         ]
-        X, y, _ = data
+        X, y, _ = _problem(dtype)
         ref = next((p for p in (find(peers, "symnet numpy per-step"),
                                 find(peers, "symnet llvm per-step")) if p and p.ok), None)
         for p in peers:
@@ -430,7 +453,8 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
             lines.append(verdict(r <= 1.2, f"{dtype}: symnet NumPy backend within 1.2x of "
                                            f"hand-written NumPy: {fmt_time(sym_np.median)} vs "
                                            f"{fmt_time(hand.median)} per epoch = {fmt_ratio(r)}"))
-        floor = gemm_floor(dtype)
+        fl = isolated(mod, "gemm_floor_peer", dtype, name="gemm floor")
+        floor = min(fl.times) if fl.ok else float("nan")
         peak = probe.get("sgemm_gflops" if dtype == "float32" else "dgemm_gflops")
         a = (f"{dtype}: an epoch is {STEPS * FLOPS_STEP_NEEDED / 1e9:.2f} GFLOP of matrix "
              "products (elementwise work is < 1% of it)")

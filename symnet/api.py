@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from . import backends
+from . import backends, diskcache
 from .derive import derive
 from .formulas import Gradients, equations, name_layers
 from .frontend import Frontend
@@ -18,7 +21,7 @@ from .graph import Graph
 from .ops import ShapeError
 from .passes import FORWARD_PASSES, LOWERING_PASSES, run_passes
 from .runtime import Kernel
-from .schedule import schedule
+from .schedule import Program, schedule
 from .tosympy import ToSympy
 
 __all__ = ["grad", "compile", "compile_grad", "check_grad", "GradCheck", "lower"]
@@ -148,15 +151,20 @@ def compile(outputs: sp.Basic | Iterable[sp.Basic], inputs: Iterable[sp.Basic],
     outs = [sp.sympify(o) for o in _as_list(outputs)]
     ins = list(inputs)
     dtype = _dtype(dtype)
-    fe = Frontend()
-    g = fe.g
-    g.outputs = [fe.add(o) for o in outs]
-    _check_inputs(g, ins)
-    trace = _debug_trace()
-    g = run_passes(g, FORWARD_PASSES, trace)
-    name_layers(g, {}, len(g.nodes) - 1)
-    g = run_passes(g, LOWERING_PASSES, trace)
-    return _kernel(g, ins, outs, backend, dtype, name)
+
+    def derive_program():
+        fe = Frontend()
+        g = fe.g
+        g.outputs = [fe.add(o) for o in outs]
+        _check_inputs(g, ins)
+        trace = _debug_trace()
+        g = run_passes(g, FORWARD_PASSES, trace)
+        name_layers(g, {}, len(g.nodes) - 1)
+        g = run_passes(g, LOWERING_PASSES, trace)
+        return schedule(g, ins), outs
+
+    prog, outs = _cached_program(("compile", outs, ins), derive_program)
+    return _kernel(prog, ins, outs, backend, dtype, name)
 
 
 def _check_inputs(g: Graph, ins: list) -> None:
@@ -179,8 +187,52 @@ def _dtype(dtype) -> np.dtype:
     return dtype
 
 
-def _kernel(g: Graph, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
-    prog = schedule(g, ins)
+def _source_version() -> str:
+    """Hash of symnet's sources: derived programs are cached per version."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+_PROGRAMS: dict[str, tuple[Program, list]] = {}
+
+
+def _cached_program(what: tuple, derive_program) -> tuple[Program, list]:
+    """(Program, output expressions) for ``what``, derived once per machine.
+
+    Keyed by the exact SymPy structure (``srepr``) of the request and the
+    version of symnet's sources, in memory and in the disk cache, so a warm
+    process skips derivation and the passes entirely.
+    """
+    global _VERSION
+    if _VERSION is None:
+        _VERSION = _source_version()
+    key = hashlib.sha256((_VERSION + sp.srepr(what)).encode()).hexdigest()
+    hit = _PROGRAMS.get(key)
+    if hit is None:
+        payload = diskcache.read("prog", key)
+        if payload is not None:
+            try:
+                hit = pickle.loads(payload)
+            except Exception:  # a stale or foreign pickle: derive again
+                hit = None
+    if hit is None:
+        hit = derive_program()
+        try:
+            diskcache.write("prog", key, pickle.dumps(hit, protocol=pickle.HIGHEST_PROTOCOL))
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            pass  # an unpicklable expression is derived again next time
+    _PROGRAMS[key] = hit
+    return hit
+
+
+_VERSION: str | None = None
+
+
+def _kernel(prog: Program, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
     be = backends.get(backend)
     fn, source = be.build(prog, name=name, dtype=dtype)
     level = debug_level()
@@ -210,11 +262,16 @@ def compile_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Ba
     ins = list(inputs)
     dtype = _dtype(dtype)
     expr = sp.sympify(expr)
-    g, _, grads = lower(expr, wrt)
-    _check_inputs(g, ins)
-    conv = ToSympy(g)
-    outs = [expr, *[_fix_shape(conv(i), w) for i, w in zip(grads, wrt, strict=True)]]
-    return _kernel(g, ins, outs, backend, dtype, name)
+
+    def derive_program():
+        g, _, grads = lower(expr, wrt)
+        _check_inputs(g, ins)
+        conv = ToSympy(g)
+        outs = [expr, *[_fix_shape(conv(i), w) for i, w in zip(grads, wrt, strict=True)]]
+        return schedule(g, ins), outs
+
+    prog, outs = _cached_program(("compile_grad", expr, wrt, ins), derive_program)
+    return _kernel(prog, ins, outs, backend, dtype, name)
 
 
 @dataclass

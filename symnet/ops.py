@@ -422,7 +422,9 @@ class Elementwise(MatrixExpr):
         if not args:
             raise ValueError("Elementwise needs at least one argument")
         if not isinstance(function, sp.Lambda):
-            xs = sp.symbols(f"x0:{len(args)}", cls=sp.Dummy)
+            # Plain (not Dummy) bound variables: the same call gives the same
+            # expression in every process, so it can key a cache.
+            xs = sp.symbols(f"_x0:{len(args)}")
             function = sp.Lambda(xs, function(*xs))
         if len(function.variables) != len(args):
             raise ValueError(f"{function} takes {len(function.variables)} arguments, "

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sympy as sp
-
 from .. import ops
 from ..graph import VARS, Graph, Node, rebuild
 
@@ -17,8 +15,8 @@ def _sum_of_scaled(new: Graph, i: int, n: Node, args: list[int]) -> int:
     src = new.nodes[args[0]]
     if src.op != "ew" or len(src.args) != 1 or new.shape(src.args[0]) != src.shape:
         return -1
-    coeff = sp.simplify(src.attr / VARS[0])
-    if coeff.free_symbols & set(VARS):
+    coeff, rest = src.attr.as_independent(VARS[0], as_Add=False)
+    if rest != VARS[0] or coeff.free_symbols & set(VARS):
         return -1
     return new.ew(coeff * VARS[0], [new.reduce(src.args[0], n.attr)])
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass, replace
 
-import llvmlite.binding as llvm
 import numpy as np
 import sympy as sp
 from llvmlite import ir
 
 from ...schedule import Program
-from .emit import Emitted, EpochSpec, emit_epoch
+from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
 from .jit import Compiled, compile_module, target_machine
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
@@ -23,27 +22,30 @@ __all__ = ["MATH_FUNCTIONS", "EpochFunction", "NativeFunction", "build", "build_
 POINTS = sp.Symbol("__points", integer=True, positive=True)
 
 
-def _blas_symbol(dtype: np.dtype) -> str | None:
-    """Register SciPy's ?gemm with the JIT under a symnet name; None without SciPy."""
-    name = "dgemm" if dtype == np.float64 else "sgemm"
-    symbol = f"symnet_{name}"
-    if symbol in _REGISTERED:
-        return symbol
-    try:
-        from scipy.linalg import cython_blas
-    except ImportError:
-        return None
-    capsule = cython_blas.__pyx_capi__[name]
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    llvm.add_symbol(symbol, get_ptr(capsule, get_name(capsule)))
-    _REGISTERED.add(symbol)
-    return symbol
+#: Globals through which native code calls BLAS (null until the runtime
+#: needs BLAS: importing SciPy costs a third of a second).
+GEMM_SLOT = {np.dtype(np.float64): "symnet_dgemm_ptr", np.dtype(np.float32): "symnet_sgemm_ptr"}
+_BLAS: dict[str, int] = {}
 
 
-_REGISTERED: set[str] = set()
+def blas_address(dtype: np.dtype) -> int | None:
+    """Address of SciPy's ?gemm (from ``scipy.linalg.cython_blas``), or None."""
+    name = "dgemm" if np.dtype(dtype) == np.float64 else "sgemm"
+    if name not in _BLAS:
+        try:
+            from scipy.linalg import cython_blas
+        except ImportError:
+            return None
+        capsule = cython_blas.__pyx_capi__[name]
+        get_name = ctypes.pythonapi.PyCapsule_GetName
+        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+        get_ptr.restype = ctypes.c_void_p
+        get_ptr.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        _BLAS[name] = get_ptr(capsule, get_name(capsule))
+    return _BLAS[name]
+
+
 _PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
@@ -90,11 +92,16 @@ class NativeFunction:
                 if s.shape == (1, 1) and any(a in pointwise for a in s.args):
                     shapes[s.out] = (1, POINTS)
                     pointwise.add(s.out)
-        tm = target_machine()
-        emitted = emit_module(self.prog, self.name, self.elem, shapes,
-                              gemm=_blas_symbol(self.dtype),
-                       triple=tm.triple, data_layout=str(tm.target_data), dims=dims)
-        compiled = compile_module(str(emitted.module))
+        def build_ir() -> str:
+            tm = target_machine()
+            return str(emit_module(self.prog, self.name, self.elem, shapes,
+                                   gemm=GEMM_SLOT[self.dtype], triple=tm.triple,
+                                   data_layout=str(tm.target_data), dims=dims).module)
+
+        key = "\n".join(["kernel", self.name, str(self.elem), repr(sorted(shapes.items())),
+                         repr(dims), str(self.prog)])
+        compiled = compile_module(key, build_ir)
+        emitted = layout(self.prog, shapes)
         cfunc = _PROTO(compiled.address(self.name))
         spec = _Specialization(emitted, compiled, cfunc, dims, {})
         self._specs[points] = spec
@@ -140,8 +147,30 @@ class NativeFunction:
             out.append(arr.copy() if name in plan.inputs else arr)
         return tuple(out)
 
+    def _ensure_blas(self, spec: _Specialization, values: dict) -> None:
+        """Fill the module's ?gemm pointer once a product is big enough for it."""
+        from .emit import BLAS_THRESHOLD
+
+        slot = GEMM_SLOT[self.dtype]
+        for g in spec.emitted.plan.groups:
+            for s in g.steps:
+                if s.op != "matmul":
+                    continue
+                (ra, ca), _ = s.arg_shapes
+                inner = ra if s.attr[0] else ca
+                work = 1
+                for d in (*s.shape, inner):
+                    work *= int(sp.sympify(d).subs(values))
+                if work >= BLAS_THRESHOLD:
+                    addr = blas_address(self.dtype)
+                    where = spec.compiled.engine.get_global_value_address(slot)
+                    if addr is not None and where:
+                        ctypes.c_void_p.from_address(where).value = addr
+                    return
+
     def _layout(self, spec: _Specialization, values: dict):
         """Buffer sizes and workspace offsets (first fit over dead blocks)."""
+        self._ensure_blas(spec, values)
         plan = spec.emitted.plan
 
         def size(shape):
@@ -214,12 +243,18 @@ class EpochFunction(NativeFunction):
         hit = self._specs.get(("batch", batch))
         if hit is not None:
             return hit
-        tm = target_machine()
-        emitted = emit_epoch(self.prog, self.name, self.elem,
-                             replace(self.epoch_spec, batch_size=batch),
-                             gemm=_blas_symbol(self.dtype), triple=tm.triple,
-                             data_layout=str(tm.target_data))
-        compiled = compile_module(str(emitted.module))
+        epoch_spec = replace(self.epoch_spec, batch_size=batch)
+
+        def build_ir() -> str:
+            tm = target_machine()
+            return str(emit_epoch(self.prog, self.name, self.elem, epoch_spec,
+                                  gemm=GEMM_SLOT[self.dtype], triple=tm.triple,
+                                  data_layout=str(tm.target_data)).module)
+
+        key = "\n".join(["epoch", self.name, str(self.elem), repr(epoch_spec),
+                         str(self.prog)])
+        compiled = compile_module(key, build_ir)
+        emitted = layout(self.prog)
         cfunc = _EPOCH_PROTO(compiled.address(self.name))
         spec = _Specialization(emitted, compiled, cfunc, list(self.prog.dims), {})
         self._specs[("batch", batch)] = spec

@@ -21,7 +21,7 @@ from ...graph import VARS
 from ...schedule import Program, Step
 from .vecmath import define_math
 
-__all__ = ["Group", "Plan", "emit", "plan"]
+__all__ = ["Group", "Plan", "emit", "emit_epoch", "layout", "plan"]
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -686,6 +686,8 @@ BLAS_THRESHOLD = 32 * 32 * 32
 
 
 def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None) -> None:
+    """Loops for small products; above BLAS_THRESHOLD a call through the
+    global function pointer ``gemm`` -- when the runtime has filled it in."""
     if gemm is None:
         _emit_matmul_loops(c, ptr, s, shapes)
         return
@@ -696,28 +698,40 @@ def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None) -> 
     K = sa[0] if ta else sa[1]
     rows, cols, inner = c.dim(R), c.dim(C), c.dim(K)
     b = c.b
+    slot = c.module.globals.get(gemm)
+    if slot is None:
+        slot = ir.GlobalVariable(c.module, PTR, name=gemm)
+        slot.initializer = ir.Constant(PTR, None)
+    # A typed pointer to the function type: llvmlite reads the callee's
+    # signature from it (the IR text still says ``ptr``).
+    fnty = ir.FunctionType(ir.VoidType(), [PTR] * 13).as_pointer()
+    fptr = b.load(slot, typ=fnty)
     work = b.mul(b.mul(rows, cols), inner)
     small = b.icmp_signed("<", work, I64(BLAS_THRESHOLD))
+    unset = b.icmp_unsigned("==", fptr, ir.Constant(fnty, None))
+    # BLAS takes 32-bit sizes: anything larger stays with the loops.
+    big = b.icmp_signed(">", b.select(b.icmp_signed(">", rows, cols), rows, cols),
+                        I64(2**31 - 1))
+    use_loops = b.or_(b.or_(small, unset), b.or_(big, b.icmp_signed(">", inner,
+                                                                    I64(2**31 - 1))))
     fn = b.function
     blk_small = fn.append_basic_block("mm.loops")
     blk_blas = fn.append_basic_block("mm.blas")
     blk_done = fn.append_basic_block("mm.done")
-    b.cbranch(small, blk_small, blk_blas)
+    b.cbranch(use_loops, blk_small, blk_blas)
     b.position_at_end(blk_small)
     _emit_matmul_loops(c, ptr, s, shapes)
     b.branch(blk_done)
     b.position_at_end(blk_blas)
-    _call_gemm(c, gemm, ptr[a], ptr[bb], ptr[s.out], ta, tb, rows, cols, inner, shapes[a],
+    _call_gemm(c, fptr, ptr[a], ptr[bb], ptr[s.out], ta, tb, rows, cols, inner, shapes[a],
                shapes[bb])
     b.branch(blk_done)
     b.position_at_end(blk_done)
 
 
-def _call_gemm(c: Ctx, gemm, A, B, out, ta, tb, rows, cols, inner, sha, shb) -> None:
+def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb) -> None:
     """Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T."""
     b = c.b
-    fnty = ir.FunctionType(ir.VoidType(), [PTR] * 13)
-    fn = c.module.globals.get(gemm) or ir.Function(c.module, fnty, name=gemm)
 
     def slot(ty, val):
         p = b.alloca(ty)
@@ -736,7 +750,7 @@ def _call_gemm(c: Ctx, gemm, A, B, out, ta, tb, rows, cols, inner, sha, shb) -> 
     ldb_ = slot(I32, b.trunc(ldb, I32))
     lda_ = slot(I32, b.trunc(lda, I32))
     ldc = slot(I32, b.trunc(cols, I32))
-    b.call(fn, [transa, transb, m, n, k, alpha, B, ldb_, A, lda_, beta, out, ldc])
+    b.call(fptr, [transa, transb, m, n, k, alpha, B, ldb_, A, lda_, beta, out, ldc])
 
 
 # ------------------------------------------------------------------ module
@@ -792,12 +806,33 @@ def _inplace(p: Plan, wanted: dict[str, str]) -> dict[str, str]:
     return ok
 
 
+def _scratch(p: Plan) -> tuple[dict[str, str], dict[str, tuple]]:
+    """Column ops keep a per-column max and sum: 2 x columns of scratch each."""
+    scratch: dict[str, str] = {}
+    sizes: dict[str, tuple] = {}
+    for g in p.groups:
+        s = g.steps[0]
+        if s.op in ("softmax", "log_softmax", "logsumexp"):
+            nm = f"{s.out}__scratch"
+            scratch[s.out] = nm
+            sizes[nm] = (2, p.shapes[s.args[0]][1])
+    return scratch, sizes
+
+
+def layout(prog: Program, shapes: dict | None = None) -> Emitted:
+    """The buffers a program's module uses, without emitting it (no module)."""
+    p = plan(prog, shapes)
+    scratch, sizes = _scratch(p)
+    return Emitted(None, p, scratch, sizes)
+
+
 def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
          gemm: str | None = None, triple: str = "", data_layout: str = "",
          dims: list[sp.Symbol] | None = None, module: ir.Module | None = None,
          const_dims: dict | None = None, inplace: dict | None = None,
          buffer_order: list[str] | None = None) -> Emitted:
-    """Build the module for a program; ``gemm`` names an external ?gemm symbol;
+    """Build the module for a program; ``gemm`` names the global that holds a
+    ?gemm function pointer (null: loops only);
     ``dims`` orders the values of the kernel's dims array (default prog.dims);
     ``const_dims`` fixes some dims at compile time; ``module`` adds to one."""
     dims = list(prog.dims if dims is None else dims)
@@ -811,14 +846,7 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
             module.triple = triple
         if data_layout:
             module.data_layout = data_layout
-    scratch: dict[str, str] = {}
-    scratch_sizes: dict[str, tuple] = {}
-    for g in p.groups:
-        s = g.steps[0]
-        if s.op in ("softmax", "log_softmax", "logsumexp"):
-            nm = f"{s.out}__scratch"
-            scratch[s.out] = nm
-            scratch_sizes[nm] = (2, p.shapes[s.args[0]][1])
+    scratch, scratch_sizes = _scratch(p)
     buffers = p.buffers + list(scratch_sizes)
     if buffer_order is not None:
         # Share another step's bufs array (a specialization of the same program).

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
 
-__all__ = ["Compiled", "cache_dir", "compile_module", "host_cpu"]
+from ... import diskcache
+
+__all__ = ["Compiled", "compile_module", "host_cpu", "target_machine"]
 
 llvm.initialize_native_target()
 llvm.initialize_native_asmprinter()
 
-_MAGIC = b"SYMNETOBJ1\n"
 
 
 def host_cpu() -> tuple[str, str]:
@@ -30,24 +30,26 @@ def target_machine() -> llvm.TargetMachine:
         cpu=cpu, features=features, opt=3, reloc="default", codemodel="jitdefault")
 
 
-def cache_dir() -> Path | None:
-    """On-disk cache folder: $SYMNET_CACHE_DIR, else the user cache dir; '' disables."""
-    env = os.environ.get("SYMNET_CACHE_DIR")
-    if env is not None:
-        return Path(env) if env else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "symnet"
-
-
 class Compiled:
-    """A JIT-compiled module: the engine (kept alive), addresses and text forms."""
+    """A JIT-compiled module: the engine (kept alive), addresses and text forms.
 
-    def __init__(self, engine: object, ir_text: str, optimized_ir: str, from_cache: bool):
+    ``ir`` is produced on request when the module came from the cache.
+    """
+
+    def __init__(self, engine: object, ir: str | Callable[[], str], optimized_ir: str,
+                 from_cache: bool):
         self.engine = engine
-        self.ir = ir_text
+        self._ir = ir
         self.optimized_ir = optimized_ir
         self.from_cache = from_cache
         self._asm: str | None = None
+
+    @property
+    def ir(self) -> str:
+        """The module's LLVM IR as emitted (before optimization)."""
+        if callable(self._ir):
+            self._ir = self._ir()
+        return self._ir
 
     @property
     def asm(self) -> str:
@@ -63,29 +65,33 @@ class Compiled:
 _MEMORY: dict[str, tuple[bytes, str]] = {}
 
 
-def _key(ir_text: str) -> str:
+def _code_version() -> str:
+    """Hash of the code that turns a program into IR: a change rebuilds."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in ("emit.py", "vecmath.py", "jit.py", "__init__.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+_CODE_VERSION = _code_version()
+
+
+def _key(key_text: str) -> str:
     from ... import __version__
 
     cpu, features = host_cpu()
     h = hashlib.sha256()
-    for part in (ir_text, cpu, features, __version__, llvmlite.__version__,
+    for part in (key_text, _CODE_VERSION, cpu, features, __version__, llvmlite.__version__,
                  llvm.llvm_version_info.__repr__()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def _read_entry(path: Path) -> tuple[bytes, str] | None:
-    """An entry is MAGIC, sha256 of the payload, payload; anything else is stale."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 64:
-        return None
-    digest = data[len(_MAGIC):len(_MAGIC) + 64].decode("ascii", "replace")
-    payload = data[len(_MAGIC) + 64:]
-    if hashlib.sha256(payload).hexdigest() != digest:
+def _read_entry(key: str) -> tuple[bytes, str] | None:
+    payload = diskcache.read("o", key)
+    if payload is None:
         return None
     try:
         n_obj, n_opt = (int(x) for x in payload[:40].decode("ascii").split())
@@ -97,20 +103,9 @@ def _read_entry(path: Path) -> tuple[bytes, str] | None:
     return body[:n_obj], body[n_obj:].decode()
 
 
-def _write_entry(path: Path, obj: bytes, opt: str) -> None:
+def _write_entry(key: str, obj: bytes, opt: str) -> None:
     opt_b = opt.encode()
-    payload = f"{len(obj)} {len(opt_b)}".ljust(40).encode("ascii") + obj + opt_b
-    data = _MAGIC + hashlib.sha256(payload).hexdigest().encode("ascii") + payload
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: concurrent writers each produce a whole file and
-        # readers never see a partial one.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only or full cache only costs a recompile
+    diskcache.write("o", key, f"{len(obj)} {len(opt_b)}".ljust(40).encode("ascii") + obj + opt_b)
 
 
 def _engine_from_object(obj: bytes) -> object:
@@ -122,23 +117,26 @@ def _engine_from_object(obj: bytes) -> object:
     return engine
 
 
-def compile_module(ir_text: str, use_cache: bool = True) -> Compiled:
+def compile_module(key_text: str, build_ir: Callable[[], str],
+                   use_cache: bool = True) -> Compiled:
     """Optimize (O3, host CPU) and JIT a module, through the memory and disk caches.
 
-    Code is generated once, as an object file that both the cache and the
-    engine take; assembly is produced only when asked for.
+    ``key_text`` describes the module completely (with this code's version
+    it names the cache entry); ``build_ir`` emits its IR, called only on a
+    miss. Code is generated once, as an object file that both the cache and
+    the engine take; assembly is produced only when asked for.
     """
-    key = _key(ir_text)
-    folder = cache_dir() if use_cache else None
+    key = _key(key_text)
     if use_cache:
         hit = _MEMORY.get(key)
-        if hit is None and folder is not None:
-            hit = _read_entry(folder / f"{key}.o")
+        if hit is None:
+            hit = _read_entry(key)
             if hit is not None:
                 _MEMORY[key] = hit
         if hit is not None:
             obj, opt = hit
-            return Compiled(_engine_from_object(obj), ir_text, opt, True)
+            return Compiled(_engine_from_object(obj), build_ir, opt, True)
+    ir_text = build_ir()
     ref = llvm.parse_assembly(ir_text)
     ref.verify()
     tm = target_machine()
@@ -155,6 +153,5 @@ def compile_module(ir_text: str, use_cache: bool = True) -> Compiled:
     obj = tm.emit_object(ref)
     if use_cache:
         _MEMORY[key] = (obj, opt)
-        if folder is not None:
-            _write_entry(folder / f"{key}.o", obj, opt)
+        _write_entry(key, obj, opt)
     return Compiled(_engine_from_object(obj), ir_text, opt, False)
