@@ -126,3 +126,18 @@ def test_property_llvm_equals_numpy(act, pair, hidden, n_in, n_out, m, seed):
     a, b = _both([n_in, *hidden, n_out], [act] * len(hidden), *pair, m, 0.2, seed)
     for x, y in zip(a, b, strict=True):
         assert rel_err(x, y) <= 1e-12
+
+
+def test_many_points_split_over_threads():
+    """From PARALLEL_POINTS on, the point range is split across the cores."""
+    from symnet.backends.llvm import PARALLEL_POINTS
+
+    x, w = sp.symbols("x w")
+    f = symnet.logistic(w * x) * sp.tanh(x)
+    (dw,) = symnet.grad(f, [w])
+    n = PARALLEL_POINTS + 1234
+    pts = np.linspace(-30, 30, n)
+    kl = symnet.compile([f, dw], [x, w], backend="llvm")
+    kn = symnet.compile([f, dw], [x, w])
+    for a, b in zip(kl(pts, 0.3), kn(pts, 0.3), strict=True):
+        assert a.shape == (n,) and rel_err(a, b) <= 1e-12

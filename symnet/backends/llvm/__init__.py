@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +22,9 @@ __all__ = ["MATH_FUNCTIONS", "EpochFunction", "NativeFunction", "build", "build_
 
 #: The point count of a scalar formula evaluated over arrays of points.
 POINTS = sp.Symbol("__points", integer=True, positive=True)
+
+#: From this many points on, a point-wise kernel splits the range over the cores.
+PARALLEL_POINTS = 1 << 16
 
 
 #: Globals through which native code calls BLAS (null until the runtime
@@ -74,6 +79,7 @@ class NativeFunction:
         self.scalar_inputs = [k for k, (_, sym) in enumerate(prog.inputs)
                               if not getattr(sym, "is_Matrix", False)]
         self._specs: dict[tuple, _Specialization] = {}
+        self.threads = max(1, min(os.cpu_count() or 1, 8))
         self.current = self._spec(())
 
     # ---------------------------------------------------------------- compile
@@ -114,8 +120,35 @@ class NativeFunction:
         points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
         spec = self.current = self._spec(points)
         values = dict(zip(self.prog.dims, dim_values, strict=True))
-        if points:
-            values[POINTS] = int(np.shape(arrays[points[0]])[0])
+        if not points:
+            return self._run(spec, arrays, values, None)
+        n = int(np.shape(arrays[points[0]])[0])
+        plan = spec.emitted.plan
+        outs = {name: np.empty(n, dtype=self.dtype) for name in plan.outputs
+                if spec.emitted.plan.shapes[name] == (1, POINTS)}
+        parts = self.threads if n >= PARALLEL_POINTS else 1
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        chunks = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+        if not chunks:
+            chunks = [(0, 0)]
+
+        def run(lo: int, hi: int):
+            part = [a[lo:hi] if k in points else a for k, a in enumerate(arrays)]
+            return self._run(spec, part, {**values, POINTS: hi - lo},
+                             {name: arr[lo:hi] for name, arr in outs.items()})
+
+        if len(chunks) == 1:
+            result = run(*chunks[0])
+        else:
+            # The native call releases the GIL: the point ranges run on all cores.
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                result = list(pool.map(lambda c: run(*c), chunks))[0]
+        return tuple(outs.get(name, r) for name, r in zip(plan.outputs, result, strict=True))
+
+    def _run(self, spec: _Specialization, arrays: list, values: dict,
+             out_views: dict[str, np.ndarray] | None):
+        """One native call; ``out_views`` are preallocated output slices."""
+        n_in = len(self.prog.inputs)
         key = tuple(values[d] for d in spec.dims)
         layout = spec.plans.get(key)
         if layout is None:
@@ -131,6 +164,8 @@ class NativeFunction:
                 arr = np.ascontiguousarray(arrays[k], dtype=self.dtype)
                 if arr.ndim == 0:
                     arr = arr.reshape(1)
+            elif out_views is not None and name in out_views:
+                arr = out_views[name]
             elif name in plan.outputs:
                 arr = np.empty(sizes[name], dtype=self.dtype)
             else:
