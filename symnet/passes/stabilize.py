@@ -43,6 +43,8 @@ def _log_of_softmax(new: Graph, body: sp.Expr, args: list[int]) -> tuple[sp.Expr
 
 
 def _stable_ew(new: Graph, i: int, n: Node, args: list[int]) -> int:
+    """Rewrite a node's body, seen together with the elementwise chain that
+    feeds it (log of a separate logistic node is still log(logistic))."""
     if n.op != "ew":
         return -1
     body, bargs = _log_of_softmax(new, n.attr, args)
@@ -57,15 +59,6 @@ def _stable_ew(new: Graph, i: int, n: Node, args: list[int]) -> int:
                                     lambda a: new.nodes[a].shape == n.shape)
     out = _rewrite(inl)
     if out != inl:
-        return new.ew(out, inl_args, n.shape)
-    return probe
-    inl, inl_args = new.nodes[probe].attr, list(new.nodes[probe].args)
-    for _ in range(_DEPTH):
-        inl, inl_args = inline_args(new, inl, inl_args,
-                                    lambda a: new.nodes[a].shape == n.shape)
-    out = _rewrite(inl)
-    if out != inl and not out.has(*[p.func for p, _ in STABLE_FORMS[:1]]) or (
-            out != inl and not out.has(sp.log(ops.logistic(_u)))):
         return new.ew(out, inl_args, n.shape)
     return probe
 

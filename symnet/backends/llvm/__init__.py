@@ -149,11 +149,7 @@ class NativeFunction:
              out_views: dict[str, np.ndarray] | None):
         """One native call; ``out_views`` are preallocated output slices."""
         n_in = len(self.prog.inputs)
-        key = tuple(values[d] for d in spec.dims)
-        layout = spec.plans.get(key)
-        if layout is None:
-            layout = spec.plans[key] = self._layout(spec, values)
-        sizes, offsets, total = layout
+        key, (sizes, offsets, total) = self._layout_for(spec, values)
         plan = spec.emitted.plan
         work = np.empty(total, dtype=self.dtype)
         keep = []
@@ -181,6 +177,14 @@ class NativeFunction:
             arr = buffers[name]
             out.append(arr.copy() if name in plan.inputs else arr)
         return tuple(out)
+
+    def _layout_for(self, spec: _Specialization, values: dict) -> tuple[tuple, tuple]:
+        """The dims key and (sizes, offsets, workspace size) for these dims, cached."""
+        key = tuple(values[d] for d in spec.dims)
+        layout = spec.plans.get(key)
+        if layout is None:
+            layout = spec.plans[key] = self._layout(spec, values)
+        return key, layout
 
     def _ensure_blas(self, spec: _Specialization, values: dict) -> None:
         """Fill the module's ?gemm pointer once a product is big enough for it."""
@@ -305,11 +309,7 @@ class EpochFunction(NativeFunction):
         spec = self.current = self._spec(("batch", int(batch)))
         values = dict(dim_values)
         values[self.epoch_spec.batch] = batch
-        key = tuple(values[d] for d in spec.dims)
-        layout = spec.plans.get(key)
-        if layout is None:
-            layout = spec.plans[key] = self._layout(spec, values)
-        sizes, offsets, total = layout
+        key, (sizes, offsets, total) = self._layout_for(spec, values)
         plan = spec.emitted.plan
         work = np.empty(total, dtype=self.dtype)
         names = plan.buffers + list(spec.emitted.scratch_sizes)

@@ -327,23 +327,21 @@ class BodyEmitter:
     def _emit_hard_tanh(self, e):
         return _clip(self.ctx, self(e.args[0]), -1.0, 1.0)
 
-    def _emit_maxout(self, e):
-        c = self.ctx
+    def _fold(self, e, op: str):
+        # Strict comparison keeps the earlier argument on ties (maxout's rule).
         vals = [self(a) for a in e.args]
         out = vals[0]
         for v in vals[1:]:
-            out = c.select(">", v, out, v, out)
+            out = self.ctx.select(op, v, out, v, out)
         return out
+
+    def _emit_maxout(self, e):
+        return self._fold(e, ">")
 
     _emit_Max = _emit_maxout
 
     def _emit_Min(self, e):
-        c = self.ctx
-        vals = [self(a) for a in e.args]
-        out = vals[0]
-        for v in vals[1:]:
-            out = c.select("<", v, out, v, out)
-        return out
+        return self._fold(e, "<")
 
     def _emit_Heaviside(self, e):
         c = self.ctx
