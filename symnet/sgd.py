@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -14,7 +15,7 @@ from .passes import LOWERING_PASSES, run_passes
 from .runtime import bind_arguments
 from .schedule import schedule
 
-__all__ = ["ALPHA", "SGD", "compile_sgd"]
+__all__ = ["ALPHA", "SGD", "Data", "compile_sgd"]
 
 #: The learning rate symbol of an SGD step.
 ALPHA = sp.Symbol("alpha")
@@ -68,13 +69,39 @@ class SGD:
             self.native = None
             self.step, self.source = be.build(self.program, "sgd_step", self.dtype)
 
-    def epoch(self, X: np.ndarray, Y, order: Sequence[int], batch_size: int, alpha: float,
+    def prepare(self, X: np.ndarray, Y) -> Data:
+        """Check a data set once and lay it out for :meth:`epoch` (reuse it
+        across epochs: the per-epoch cost is then just the native call).
+
+        ``X`` is (n_in, n_samples), ``Y`` (n_out, n_samples) or integer labels.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D (features x samples) array, got shape {X.shape}")
+        Xa = np.ascontiguousarray(X, dtype=self.dtype)
+        rows = int(self.Y.shape[0]) if sp.sympify(self.Y.shape[0]).is_Integer else None
+        Y = np.asarray(Y)
+        if Y.ndim == 1 and rows is None:
+            raise ValueError("integer labels need Y declared with a number of rows")
+        Ya = _full_labels(Y, rows or 0, self.dtype)
+        if Ya.shape[1] != Xa.shape[1]:
+            raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
+        # Validate shapes, dtypes and labels on the first sample.
+        bind_arguments(self.inputs[:2], (Xa[:, :1], Ya[:, :1]), {}, self.dtype)
+        rows_x = np.ascontiguousarray(Xa.T) if self.native is not None else None
+        rows_y = np.ascontiguousarray(Ya.T) if self.native is not None else None
+        return Data(Xa, Ya, rows_x, rows_y)
+
+    def epoch(self, X, Y, order: Sequence[int], batch_size: int, alpha: float,
               params: list[np.ndarray], extra: Sequence = ()) -> float:
         """One epoch in ``order`` (sample indices) by batches; returns the mean loss.
 
-        ``X`` is (n_in, n_samples), ``Y`` (n_out, n_samples) or integer labels;
-        ``params`` are C-contiguous arrays of this kernel's dtype, updated in place.
+        ``X`` is (n_in, n_samples) and ``Y`` (n_out, n_samples) or integer
+        labels -- or ``X`` is the :class:`Data` of :meth:`prepare` and ``Y``
+        is None; ``params`` are C-contiguous arrays of this kernel's dtype,
+        updated in place.
         """
+        data = X if isinstance(X, Data) else self.prepare(X, Y)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         for p, arr in zip(self.params, params, strict=True):
@@ -82,20 +109,15 @@ class SGD:
                     or not arr.flags.c_contiguous or not arr.flags.writeable):
                 raise TypeError(f"parameter {p}: updated in place, so it must be a writeable, "
                                 f"C-contiguous {self.dtype} array")
-        order = np.asarray(order, dtype=np.int64)
-        first = order[:1] if order.size else np.zeros(1, dtype=np.int64)
-        # Validate shapes and labels once, on a one-sample batch.
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        Xa, Ya = data.X, data.Y
+        # The scalars and parameters, checked with a one-sample batch.
         arrays, dims, _ = bind_arguments(
-            self.inputs, (np.asarray(X)[:, first], _columns(Y, first), alpha, *extra, *params),
-            {}, self.dtype)
-        Xa = np.ascontiguousarray(X, dtype=self.dtype)
-        Ya = _full_labels(Y, arrays[1].shape[0], self.dtype)
-        if Ya.shape[1] != Xa.shape[1]:
-            raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
+            self.inputs, (Xa[:, :1], Ya[:, :1], alpha, *extra, *params), {}, self.dtype)
         if order.size and (order.min() < 0 or order.max() >= Xa.shape[1]):
             raise ValueError(f"order must index samples 0..{Xa.shape[1] - 1}")
         if self.native is not None:
-            arrays[0], arrays[1] = Xa, Ya
+            arrays[0], arrays[1] = data.X_rows, data.Y_rows
             arrays[-len(params):] = list(params)
             return self.native.epoch(arrays, order, batch_size, dims)
         total = 0.0
@@ -115,9 +137,14 @@ class SGD:
         return total / max(order.shape[0], 1) if self.track_loss else float("nan")
 
 
-def _columns(Y, idx):
-    Y = np.asarray(Y)
-    return Y[idx] if Y.ndim == 1 else Y[:, idx]
+@dataclass
+class Data:
+    """A data set checked and laid out for :meth:`SGD.epoch` (columns are samples)."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    X_rows: np.ndarray | None  # sample-major copies for the native epoch
+    Y_rows: np.ndarray | None
 
 
 def _full_labels(Y, rows: int, dtype) -> np.ndarray:

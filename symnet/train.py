@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 
 from .api import compile as compile_kernel
-from .api import grad
+from .api import compile_grad
 from .nn import LOSSES, MLP
 from .runtime import Kernel
 from .sgd import SGD, compile_sgd
@@ -168,10 +168,9 @@ def training_kernel(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
     key = ("step", loss, float(lam), backend, str(np.dtype(dtype)))
     cache = _cache(net)
     if key not in cache:
-        risk = net.risk(loss, lam)
-        grads = grad(risk, net.params)
-        cache[key] = compile_kernel([risk, *grads], [net.X, net.labels(loss), *net.params],
-                                    backend=backend, dtype=dtype, name="train_step")
+        cache[key] = compile_grad(net.risk(loss, lam), net.params,
+                                  [net.X, net.labels(loss), *net.params],
+                                  backend=backend, dtype=dtype, name="train_step")
     return cache[key]
 
 
@@ -405,6 +404,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
         T_va = _targets("y_val", y_val, X_va.shape[1], n_out, dtype)
 
     sgd = training_sgd(net, loss, lam, backend, dtype)
+    data = sgd.prepare(X_tr, T_tr)
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)
     start_params = init_params(net, rng, dtype)
@@ -429,7 +429,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
             order = rng.permutation(n)
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{epochs}")
-            sgd.epoch(X_tr, T_tr, order, batch_size, lr, params)
+            sgd.epoch(data, None, order, batch_size, lr, params)
             if bar is not None:
                 bar.update(n)
             train_loss, train_error = _evaluate(evaluate, X_tr, T_tr, params)

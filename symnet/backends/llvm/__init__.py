@@ -12,6 +12,7 @@ import sympy as sp
 from llvmlite import ir
 
 from ...schedule import Program
+from . import emit as emit_mod
 from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
 from .jit import Compiled, compile_module, target_machine
@@ -61,6 +62,7 @@ class _Specialization:
     cfunc: object
     dims: list[sp.Symbol]
     plans: dict
+    blas_threshold: int
 
 
 class NativeFunction:
@@ -105,11 +107,11 @@ class NativeFunction:
                                    data_layout=str(tm.target_data), dims=dims).module)
 
         key = "\n".join(["kernel", self.name, str(self.elem), repr(sorted(shapes.items())),
-                         repr(dims), str(self.prog)])
+                         repr(dims), f"blas>={emit_mod.BLAS_THRESHOLD}", str(self.prog)])
         compiled = compile_module(key, build_ir)
         emitted = layout(self.prog, shapes)
         cfunc = _PROTO(compiled.address(self.name))
-        spec = _Specialization(emitted, compiled, cfunc, dims, {})
+        spec = _Specialization(emitted, compiled, cfunc, dims, {}, emit_mod.BLAS_THRESHOLD)
         self._specs[points] = spec
         return spec
 
@@ -188,8 +190,6 @@ class NativeFunction:
 
     def _ensure_blas(self, spec: _Specialization, values: dict) -> None:
         """Fill the module's ?gemm pointer once a product is big enough for it."""
-        from .emit import BLAS_THRESHOLD
-
         slot = GEMM_SLOT[self.dtype]
         for g in spec.emitted.plan.groups:
             for s in g.steps:
@@ -200,7 +200,7 @@ class NativeFunction:
                 work = 1
                 for d in (*s.shape, inner):
                     work *= int(sp.sympify(d).subs(values))
-                if work >= BLAS_THRESHOLD:
+                if work >= spec.blas_threshold:
                     addr = blas_address(self.dtype)
                     where = spec.compiled.engine.get_global_value_address(slot)
                     if addr is not None and where:
@@ -291,11 +291,12 @@ class EpochFunction(NativeFunction):
                                   data_layout=str(tm.target_data)).module)
 
         key = "\n".join(["epoch", self.name, str(self.elem), repr(epoch_spec),
-                         str(self.prog)])
+                         f"blas>={emit_mod.BLAS_THRESHOLD}", str(self.prog)])
         compiled = compile_module(key, build_ir)
         emitted = layout(self.prog)
         cfunc = _EPOCH_PROTO(compiled.address(self.name))
-        spec = _Specialization(emitted, compiled, cfunc, list(self.prog.dims), {})
+        spec = _Specialization(emitted, compiled, cfunc, list(self.prog.dims), {},
+                               emit_mod.BLAS_THRESHOLD)
         self._specs[("batch", batch)] = spec
         return spec
 
@@ -303,8 +304,8 @@ class EpochFunction(NativeFunction):
         """Run one epoch; parameters among ``arrays`` are updated in place.
 
         ``arrays`` follow the program's inputs, with the whole data set in
-        the X and Y slots (columns are samples); every array must already be
-        C-contiguous with this function's dtype (checked by the caller).
+        the X and Y slots, sample-major (one C-contiguous row per sample); every
+        array must already have this function's dtype (checked by the caller).
         """
         spec = self.current = self._spec(("batch", int(batch)))
         values = dict(dim_values)
@@ -328,9 +329,11 @@ class EpochFunction(NativeFunction):
                 arr = np.empty(sizes[name], dtype=self.dtype)
             keep.append(arr)
             ptrs[k] = arr.ctypes.data
-        # Sample-major copies: each sample's column becomes a contiguous row.
-        X = np.ascontiguousarray(data[self.epoch_spec.x].T, dtype=self.dtype)
-        Y = np.ascontiguousarray(data[self.epoch_spec.y].T, dtype=self.dtype)
+        X, Y = data[self.epoch_spec.x], data[self.epoch_spec.y]
+        if not (X.flags.c_contiguous and Y.flags.c_contiguous and X.dtype == self.dtype
+                and Y.dtype == self.dtype and X.shape[0] == Y.shape[0]):
+            raise ValueError("X and Y must be sample-major, C-contiguous and of the kernel's "
+                             "dtype, with one row per sample each")
         order = np.ascontiguousarray(order, dtype=np.int64)
         n = order.shape[0]
         if n and (order.min() < 0 or order.max() >= X.shape[0]):

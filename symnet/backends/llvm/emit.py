@@ -608,26 +608,47 @@ def _emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None
     li.close()
 
 
+#: Rows of the output a product's inner loop updates together.
+ROW_BLOCK = 4
+
+
 def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner) -> None:
-    """out = op(A) B by i, p, j: out[i, :] += A[i, p] * B[p, :], contiguous over j."""
+    """out = op(A) B by i, p, j, vectorized over j and register-blocked over i:
+    ROW_BLOCK entries of op(A) stay in registers and every vector of B's row
+    p that is loaded feeds ROW_BLOCK rows of the output."""
     b = c.b
-    li = Loop(b, rows, "i")
-    row = b.mul(li.index, cols)
+    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    lb = Loop(b, blocks, "ib")
+    i0 = b.mul(lb.index, I64(ROW_BLOCK))
+    rows_i = [b.add(i0, I64(r)) for r in range(ROW_BLOCK)]
+    _ipj_rows(c, A, B, out, ta, rows_i, rows, cols, inner)
+    lb.close()
+    # The rows left over after the blocks, one at a time.
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    _ipj_rows(c, A, B, out, ta, [lr.index], rows, cols, inner)
+    lr.close()
+
+
+def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner) -> None:
+    b = c.b
+    starts = [b.mul(i, cols) for i in row_idx]
     lj = Loop(b, cols, "j0")
-    c.store(c.const(0.0), out, b.add(row, lj.index))
+    for st in starts:
+        c.store(c.const(0.0), out, b.add(st, lj.index))
     lj.close()
     lp = Loop(b, inner, "p")
-    aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
-                                                                     lp.index)
-    av = c.load(A, aidx)
+    avs = []
+    for i in row_idx:
+        aidx = b.add(b.mul(lp.index, rows), i) if ta else b.add(b.mul(i, inner), lp.index)
+        avs.append(c.load(A, aidx))
     brow = b.mul(lp.index, cols)
     lj = Loop(b, cols, "j")
-    oidx = b.add(row, lj.index)
-    acc = c.fadd(c.load(out, oidx), c.fmul(av, c.load(B, b.add(brow, lj.index))))
-    c.store(acc, out, oidx)
+    bv = c.load(B, b.add(brow, lj.index))
+    for st, av in zip(starts, avs, strict=True):
+        oidx = b.add(st, lj.index)
+        c.store(c.fadd(c.load(out, oidx), c.fmul(av, bv)), out, oidx)
     lj.close()
     lp.close()
-    li.close()
 
 
 def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
