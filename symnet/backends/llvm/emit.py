@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from llvmlite import ir
 
+from ...frontend import UnsupportedError
 from ...graph import VARS
 from ...schedule import Program, Step
 from .vecmath import define_math
@@ -165,7 +166,8 @@ class Ctx:
             for v in vals[1:]:
                 out = self.b.mul(out, v)
             return out
-        raise NotImplementedError(f"dimension expression {e}")
+        raise UnsupportedError(f"llvm backend: dimension expression {e} (sums and products of "
+                               "dimensions only)")
 
     def load(self, ptr: ir.Value, idx: ir.Value) -> ir.Value:
         p = self.b.gep(ptr, [idx], inbounds=True, source_etype=self.elem)
@@ -241,7 +243,7 @@ class BodyEmitter:
             raise KeyError(f"llvm backend: no value for {e}")
         method = getattr(self, "_emit_" + type(e).__name__, None)
         if method is None:
-            raise NotImplementedError(f"llvm backend: no emitter for {type(e).__name__} in {e}")
+            raise UnsupportedError(f"llvm backend: no emitter for {type(e).__name__} in {e}")
         return method(e)
 
     def _emit_Add(self, e):
@@ -486,7 +488,7 @@ def _emit_const(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
 
 def _emit_leaf(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
     if not isinstance(s.attr, sp.Identity):
-        raise NotImplementedError(f"leaf {s.attr} is not an input")
+        raise UnsupportedError(f"llvm backend: leaf {s.attr} is not an input")
     R, C = shapes[s.out]
     rows, cols = c.dim(R), c.dim(C)
     li = Loop(c.b, rows, "i")
@@ -665,14 +667,20 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
     li.close()
 
 
+def _product_dims(c: Ctx, s: Step, shapes: dict):
+    """(rows, cols, inner) of a product step as i64 values."""
+    a = s.args[0]
+    R, C = shapes[s.out]
+    sa = shapes[a]
+    K = sa[0] if s.attr[0] else sa[1]
+    return c.dim(R), c.dim(C), c.dim(K)
+
+
 def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
     """C = op(A) op(B) by loops ordered for contiguous inner access."""
     a, bb = s.args
     ta, tb = s.attr
-    R, C = shapes[s.out]
-    sa = shapes[a]
-    K = sa[0] if ta else sa[1]
-    rows, cols, inner = c.dim(R), c.dim(C), c.dim(K)
+    rows, cols, inner = _product_dims(c, s, shapes)
     b = c.b
     A, B, out = ptr[a], ptr[bb], ptr[s.out]
     if not tb:
@@ -712,10 +720,7 @@ def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None) -> 
         return
     a, bb = s.args
     ta, tb = s.attr
-    R, C = shapes[s.out]
-    sa = shapes[a]
-    K = sa[0] if ta else sa[1]
-    rows, cols, inner = c.dim(R), c.dim(C), c.dim(K)
+    rows, cols, inner = _product_dims(c, s, shapes)
     b = c.b
     slot = c.module.globals.get(gemm)
     if slot is None:
