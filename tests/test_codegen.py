@@ -108,3 +108,17 @@ def test_scalar_formula_over_points():
     s = 1 / (1 + np.exp(-(0.3 * pts - 0.2 * pts[::-1])))
     assert np.allclose(dw, 2 * (s - 0.5) * s * (1 - s) * pts, rtol=1e-13)
     assert dw.shape == (7,) and dc.shape == (7,)
+
+
+def test_numpy_float32_kernels_stay_float32():
+    """No float64 constant or helper silently widens a float32 kernel."""
+    net = MLP([5, 4, 3], "relu")
+    R = net.risk(lam=0.01)
+    k = symnet.compile_grad(R, net.params, [net.X, net.labels(), *net.params], dtype="float32")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 4)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[:, [0, 2, 1, 1]]
+    params = [rng.standard_normal(tuple(int(d) for d in p.shape)).astype(np.float32)
+              for p in net.params]
+    raw = k.fn(X, Y, *params, 4)  # the generated function itself, m = 4
+    assert [np.asarray(r).dtype for r in raw] == [np.float32] * len(raw)

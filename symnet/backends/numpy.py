@@ -55,7 +55,10 @@ def maxout(*xs):
 
 
 def heaviside(x, h0):
-    return np.where(x > 0, 1.0, np.where(x < 0, 0.0, h0)) + 0.0 * x
+    # Built from x's own dtype so float32 kernels stay float32.
+    x = np.asarray(x)
+    one = np.ones_like(x)
+    return np.where(x > 0, one, np.where(x < 0, 0.0 * one, h0 * one))
 
 
 def logsumexp(z):
@@ -171,17 +174,19 @@ def _dim(d: sp.Expr) -> str:
     return str(d) if not d.is_Integer else str(int(d))
 
 
-def _step_lines(s: Step) -> list[str]:
+def _step_lines(s: Step, dtype: str) -> list[str]:
     op, a = s.op, s.args
     if op == "leaf":
         if isinstance(s.attr, sp.Identity):
-            return [f"    {s.out} = np.eye({_dim(s.shape[0])})"]
+            return [f"    {s.out} = np.eye({_dim(s.shape[0])}, dtype=np.{dtype})"]
         raise ValueError(f"leaf {s.attr} is not an input")
     if op == "const":
         value = SymnetNumPyPrinter().doprint(s.attr)
         if s.shape == (1, 1):
-            return [f"    {s.out} = np.float64({value})"]
-        return [f"    {s.out} = np.full(({_dim(s.shape[0])}, {_dim(s.shape[1])}), {value})"]
+            # A Python float: it takes the arrays' dtype instead of imposing float64.
+            return [f"    {s.out} = float({value})"]
+        return [f"    {s.out} = np.full(({_dim(s.shape[0])}, {_dim(s.shape[1])}), {value}, "
+                f"dtype=np.{dtype})"]
     if op == "matmul":
         ta, tb = s.attr
         return [f"    {s.out} = {a[0]}{'.T' if ta else ''} @ {a[1]}{'.T' if tb else ''}"]
@@ -206,13 +211,14 @@ def _step_lines(s: Step) -> list[str]:
     raise ValueError(f"numpy backend: no printer for op {op}")
 
 
-def generate(prog: Program, name: str = "kernel") -> str:
+def generate(prog: Program, name: str = "kernel", dtype=np.float64) -> str:
     """Python source of a function computing the program's outputs."""
+    dtype = np.dtype(dtype).name
     params = ", ".join(n for n, _ in prog.inputs)
     lines = [f"def {name}({params}{', ' if params and prog.dims else ''}"
              f"{', '.join(str(d) for d in prog.dims)}):"]
     for s in prog.steps:
-        lines.extend(_step_lines(s))
+        lines.extend(_step_lines(s, dtype))
     lines.append(f"    return ({', '.join(prog.outputs)}{',' if len(prog.outputs) == 1 else ''})")
     return "\n".join(lines) + "\n"
 
@@ -232,5 +238,5 @@ def load(source: str, name: str = "kernel") -> Callable:
 
 def build(prog: Program, name: str = "kernel", dtype=np.float64) -> tuple[Callable, str]:
     """Generate and load the program; return (function, source)."""
-    source = generate(prog, name)
+    source = generate(prog, name, dtype)
     return load(source, name), source
