@@ -172,6 +172,36 @@ def isolated(module: str, func: str, *args, requires: Sequence[str] = (), name: 
         return peer
 
 
+def isolated_rounds(module: str, specs: Sequence[tuple], rounds: int) -> list[Peer]:
+    """Run every peer once per round, round-robin, each in a fresh process; pool the times.
+
+    ``specs`` are ``(name, function, args, requires)``. The machine is shared and its
+    load changes over minutes; interleaving the peers spreads that over all of them
+    instead of penalizing whichever peer ran during a busy spell. Extra columns and the
+    result come from the first successful round.
+    """
+    runs: list[list[Peer]] = [[] for _ in specs]
+    for r in range(rounds):
+        if rounds > 1:
+            print(f" round {r + 1}/{rounds}", flush=True)
+        for k, (name, func, args, requires) in enumerate(specs):
+            runs[k].append(isolated(module, func, *args, requires=requires, name=name))
+    pooled = []
+    for rs in runs:
+        ok = [p for p in rs if p.ok]
+        if not ok:
+            pooled.append(rs[0])
+            continue
+        peer = ok[0]
+        peer.times = [t for p in ok for t in p.times]
+        if len(ok) < len(rs):
+            failed = next(p.status for p in rs if not p.ok)
+            peer.note = (peer.note + "; " if peer.note else "") + \
+                f"{len(rs) - len(ok)} of {len(rs)} rounds failed ({failed})"
+        pooled.append(peer)
+    return pooled
+
+
 def _save_peer(peer: Peer, out: Path) -> None:
     d = peer.to_json()
     res = peer.result
@@ -196,6 +226,34 @@ def _load_peer(out: Path) -> Peer:
             peer.result = [z[f"arr_{i}"] for i in range(len(z.files))]
     else:
         peer.result = res
+    return peer
+
+
+def machine_probe() -> Peer:
+    """BLAS libraries and threads, measured gemm rates and memory bandwidth (a child)."""
+    import numpy as np
+
+    peer = Peer("probe", times=[0.0])
+    try:
+        import scipy.linalg  # noqa: F401  (symnet's LLVM backend calls SciPy's BLAS)
+        from threadpoolctl import threadpool_info
+
+        peer.extra["threadpools"] = [
+            f"{i.get('internal_api')} {i.get('version')} ({i.get('prefix')}, "
+            f"{i.get('num_threads')} threads, {i.get('architecture', '-')})"
+            for i in threadpool_info()]
+    except ImportError:
+        peer.extra["threadpools"] = ["threadpoolctl not installed"]
+    n = 2048
+    for dtype, key in (("float64", "dgemm_gflops"), ("float32", "sgemm_gflops")):
+        a = np.random.default_rng(0).random((n, n)).astype(dtype)
+        b = a.T.copy()
+        times, _ = repeat(lambda a=a, b=b: a @ b, 3)
+        peer.extra[key] = 2 * n ** 3 / min(times) / 1e9
+    src = np.ones(32 * 2 ** 20)  # 256 MiB
+    dst = np.empty_like(src)
+    times, _ = repeat(lambda: np.copyto(dst, src), 3)
+    peer.extra["copy_gbs"] = 2 * src.nbytes / min(times) / 1e9
     return peer
 
 
@@ -265,9 +323,28 @@ def best(peers: Sequence[Peer], exclude_prefix: str = "symnet") -> Peer | None:
     return min(cands, key=lambda p: p.median) if cands else None
 
 
+def fastest_ratio(a: Peer, b: Peer) -> str:
+    """min(a) / min(b): the ratio on each row's fastest repetition (less load-sensitive)."""
+    return f"{min(a.times) / min(b.times):.2f}x on the fastest repetitions"
+
+
 def verdict(met: bool | None, what: str) -> str:
     mark = {True: "MET", False: "MISSED", None: "NOT MEASURED"}[met]
     return f"**{mark}** - {what}"
+
+
+def agreement_summary(peers: Sequence[Peer], what: str) -> str:
+    """One line: did every timed peer agree with symnet's result?"""
+    checked = [p for p in peers if p.ok and p.agrees is not None]
+    bad = [p.name for p in checked if not p.agrees]
+    unchecked = [p.name for p in peers if p.ok and p.agrees is None]
+    if bad:
+        line = f"**DIFFERS** - {what}: {', '.join(bad)} disagree with symnet"
+    else:
+        line = f"agreement - {what}: all {len(checked)} timed rows agree with symnet"
+    if unchecked:
+        line += f" (not checked: {', '.join(unchecked)})"
+    return line
 
 
 def rel_diff(a: float, b: float) -> float:

@@ -18,11 +18,14 @@ import numpy as np
 from harness import (
     Peer,
     Section,
+    agreement_summary,
     best,
+    fastest_ratio,
     find,
     fmt_ratio,
     fmt_time,
     isolated,
+    isolated_rounds,
     repeat,
     run_peer,
     table,
@@ -277,19 +280,19 @@ def _agree(p: Peer, ref: Peer) -> None:
 
 
 def run(quick: bool = False, probe: dict | None = None) -> Section:
-    reps = 5 if quick else 11
+    reps = 5 if quick else 6
+    rounds = 1 if quick else 2
     mod = __name__.rsplit(".", 1)[-1]
     print(f"W3: 17 partials at {N} points", flush=True)
-    peers = [
-        isolated(mod, "numpy_peer", reps, name="NumPy, hand-written"),
-        isolated(mod, "sympy_peer", reps, name="SymPy lambdify"),
-        isolated(mod, "symengine_peer", reps, requires=("symengine",),
-                 name="SymEngine Lambdify"),
-        isolated(mod, "jax_peer", reps, requires=("jax",), name="JAX jit(vmap(grad))"),
-        isolated(mod, "numba_peer", reps, requires=("numba",), name="numba @njit"),
-        isolated(mod, "symnet_peer", reps, "numpy", name="symnet numpy"),
-        isolated(mod, "symnet_peer", reps, "llvm", name="symnet llvm"),
-    ]
+    peers = isolated_rounds(mod, [
+        ("NumPy, hand-written", "numpy_peer", (reps,), ()),
+        ("SymPy lambdify", "sympy_peer", (reps,), ()),
+        ("SymEngine Lambdify", "symengine_peer", (reps,), ("symengine",)),
+        ("JAX jit(vmap(grad))", "jax_peer", (reps,), ("jax",)),
+        ("numba @njit", "numba_peer", (reps,), ("numba",)),
+        ("symnet numpy", "symnet_peer", (reps, "numpy"), ()),
+        ("symnet llvm", "symnet_peer", (reps, "llvm"), ()),
+    ], rounds)
     ref = next((p for p in (find(peers, "symnet llvm"), find(peers, "symnet numpy"))
                 if p and p.ok), None)
     for p in peers:
@@ -305,9 +308,11 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         f"17 partials of L w.r.t. (w, c, v, d) and evaluates it at N = {N:,} points "
         "(x1, x2 ~ N(0, 1), t ~ U(0, 1), parameters N(0, 0.7^2), default_rng(3)), "
         "giving 17 x N float64 values (a fresh output each call). Evaluation: median of "
-        f"{reps} calls after the first. Compile: symbolic derivation + code generation up to "
-        "a callable, plus the extra time of the first call (where JAX, numba and symnet's "
-        "LLVM point-wise specialization compile). Agreement: relative difference (per output, "
+        f"{reps} calls after the first, in each of {rounds} run(s) per peer (fresh processes, "
+        "peers interleaved; compile time from the first run). Compile: symbolic "
+        "derivation + code generation up to a callable, plus the extra time of the first "
+        "call (where JAX, numba and symnet's LLVM point-wise specialization compile). "
+        "Agreement: relative difference (per output, "
         f"scaled by its largest value) vs `{ref.name if ref else '-'}` at every {STRIDE}-th "
         f"point and in the 17 sums over all points (tolerance {TOL:g}). "
         "Ratio = peer time / symnet llvm time (> 1: symnet is faster).",
@@ -321,7 +326,7 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         r = se_peer.median / sym.median
         lines.append(verdict(r >= 3, f"symnet LLVM >= 3x faster than SymEngine-LLVM: "
                                      f"{fmt_time(sym.median)} vs {fmt_time(se_peer.median)} = "
-                                     f"{r:.2f}x faster"))
+                                     f"{r:.2f}x faster ({fastest_ratio(se_peer, sym)})"))
     else:
         lines.append(verdict(None, "symnet LLVM vs SymEngine-LLVM (a row is missing)"))
     other = best(peers)
@@ -329,13 +334,15 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         r = other.median / sym.median
         lines.append(verdict(r > 1, f"symnet LLVM faster than every other peer: best other is "
                                     f"`{other.name}` {fmt_time(other.median)} vs symnet "
-                                    f"{fmt_time(sym.median)} = {r:.2f}x"))
+                                    f"{fmt_time(sym.median)} = {r:.2f}x "
+                                    f"({fastest_ratio(other, sym)})"))
     hand, sym_np = find(peers, "NumPy, hand-written"), find(peers, "symnet numpy")
     if hand and hand.ok and sym_np and sym_np.ok:
         r = sym_np.median / hand.median
         lines.append(verdict(r <= 1.2, f"symnet NumPy backend within 1.2x of hand-written NumPy: "
                                        f"{fmt_time(sym_np.median)} vs {fmt_time(hand.median)} = "
-                                       f"{fmt_ratio(r)}"))
+                                       f"{fmt_ratio(r)} ({fastest_ratio(sym_np, hand)})"))
+    lines.append(agreement_summary(peers, "the 17 x N partials"))
     text += ["**Targets**", ""] + [f"- {line}" for line in lines] + [""]
     floor = isolated(mod, "probe_bandwidth", name="memory floor")
     bound = [f"Output alone: 17 x {N:,} doubles = {17 * N * 8 / 1e6:.0f} MB written (plus "
