@@ -112,8 +112,11 @@ def numpy_peer(reps: int) -> Peer:
     return _peer("NumPy, hand-written", (), "vectorized, derivatives by hand", reps, build)
 
 
-def _sympy_problem():
-    import sympy as sp
+def _sympy_problem(sp=None):
+    """Inputs, parameters and u = sum_j v_j h_j + d, built with ``sp``
+    (SymPy by default; SymEngine's module has the same names)."""
+    if sp is None:
+        import sympy as sp
 
     x1, x2, t = sp.symbols("x1 x2 t")
     w = [[sp.Symbol(f"w{j}{i}") for i in (1, 2)] for j in range(1, HIDDEN + 1)]
@@ -152,13 +155,7 @@ def symengine_peer(reps: int) -> Peer:
         import symengine as se
 
         t0 = time.perf_counter()
-        x1, x2, t = se.symbols("x1 x2 t")
-        w = [[se.Symbol(f"w{j}{i}") for i in (1, 2)] for j in range(1, HIDDEN + 1)]
-        c = [se.Symbol(f"c{j}") for j in range(1, HIDDEN + 1)]
-        v = [se.Symbol(f"v{j}") for j in range(1, HIDDEN + 1)]
-        d = se.Symbol("d")
-        params = [s for row in w for s in row] + c + v + [d]
-        u = sum(v[j] * se.tanh(w[j][0] * x1 + w[j][1] * x2 + c[j]) for j in range(HIDDEN)) + d
+        (x1, x2, t), params, u = _sympy_problem(se)
         L = (1 / (1 + se.exp(-u)) - t) ** 2
         grads = [L.diff(p) for p in params]
         fn = se.Lambdify([x1, x2, t, *params], grads, backend="llvm", cse=True, order="F")
