@@ -235,14 +235,15 @@ _VERSION: str | None = None
 def _kernel(prog: Program, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
     be = backends.get(backend)
     fn, source = be.build(prog, name=name, dtype=dtype)
+    kernel = Kernel(fn, prog, ins, outs, backend, source, dtype)
     level = debug_level()
     if level >= 2:
-        print(f"--- program ---\n{prog}\n--- {backend} source ---\n{source}")
+        print(f"--- program ---\n{prog}\n--- {backend} source ---\n{kernel.source}")
     if level >= 3 and hasattr(fn, "llvm_ir_optimized"):
         print(f"--- optimized LLVM IR ---\n{fn.llvm_ir_optimized}")
     if level >= 4 and hasattr(fn, "asm"):
         print(f"--- assembly ---\n{fn.asm}")
-    return Kernel(fn, prog, ins, outs, backend, source, dtype)
+    return kernel
 
 
 def compile_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Basic],

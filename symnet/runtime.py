@@ -160,13 +160,14 @@ class Kernel:
     """
 
     def __init__(self, fn: Callable, program: Program, inputs: Sequence[sp.Basic],
-                 outputs: Sequence[sp.Basic], backend: str, source: str, dtype=np.float64):
+                 outputs: Sequence[sp.Basic], backend: str, source: str | Callable[[], str],
+                 dtype=np.float64):
         self.fn = fn
         self.program = program
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.backend = backend
-        self.source = source
+        self._source = source
         self.dtype = np.dtype(dtype)
         self.__wrapped__ = fn  # inspect.getsource(kernel) shows the generated code
         self._shapes: dict[tuple, list] = {}
@@ -204,6 +205,13 @@ class Kernel:
             else:
                 out.append(self.dtype.type(np.reshape(val, ())))
         return out
+
+    @property
+    def source(self) -> str:
+        """The generated code: NumPy source, or LLVM IR for the llvm backend."""
+        if callable(self._source):
+            self._source = self._source()
+        return self._source
 
     def _artifact(self, name: str) -> str:
         if not hasattr(self.fn, name):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import sympy as sp
 
 import symnet
@@ -83,3 +84,62 @@ def test_memory_cache_in_process():
     k2 = symnet.compile([sp.tanh(x) * 7], [x], backend="llvm")
     assert k2.fn.current.compiled.from_cache
     assert np.array_equal(k1(np.ones(3))[0], k2(np.ones(3))[0])
+
+
+WARM_SCRIPT = """
+import sys, numpy as np, sympy as sp, symnet
+x, w = sp.symbols('x w')
+k = symnet.compile([symnet.logistic(w * x) * 3], [x, w], backend='llvm')
+v = k(0.75, 2.0)[0]
+c = k.fn.current.compiled
+print(c.from_cache, c.native, 'llvmlite.binding' in sys.modules, repr(float(v)))
+"""
+
+
+def _run_warm(cache: Path, **env_extra: str) -> list[str]:
+    env = dict(os.environ, SYMNET_CACHE_DIR=str(cache), **env_extra)
+    r = subprocess.run([sys.executable, "-c", WARM_SCRIPT], capture_output=True, text=True,
+                       env=env, check=True)
+    return r.stdout.split()
+
+
+def test_warm_process_runs_the_linked_library_without_llvm(tmp_path):
+    if jit.linker() is None:
+        pytest.skip("no C compiler on the PATH: kernels load through MCJIT")
+    cold = _run_warm(tmp_path)
+    warm = _run_warm(tmp_path)
+    assert cold[:3] == ["False", "True", "True"]  # compiled: LLVM was needed
+    assert warm[:3] == ["True", "True", "False"]  # from the cache: LLVM never loaded
+    assert cold[3] == warm[3]
+    expected = 3.0 / (1.0 + np.exp(-1.5))
+    assert float(warm[3]) == pytest.approx(expected, rel=1e-15)
+
+
+def test_without_a_linker_kernels_run_through_mcjit(tmp_path):
+    cold = _run_warm(tmp_path, SYMNET_LINKER="")
+    warm = _run_warm(tmp_path, SYMNET_LINKER="")
+    assert cold[:2] == ["False", "False"] and warm[:2] == ["True", "False"]
+    assert cold[3] == warm[3]
+    # A cache entry made without a linker is a different entry from one with it.
+    if jit.linker() is not None:
+        assert _run_warm(tmp_path)[:2] == ["False", "True"]
+
+
+def test_a_broken_linker_falls_back_to_mcjit(tmp_path):
+    fake = tmp_path / "bin" / "cc"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    out = _run_warm(tmp_path / "cache", SYMNET_LINKER=str(fake))
+    assert out[:2] == ["False", "False"]
+    assert float(out[3]) == pytest.approx(3.0 / (1.0 + np.exp(-1.5)), rel=1e-15)
+
+
+def test_modules_with_the_same_symbols_stay_apart():
+    # Every kernel module defines the same global names (the gemm pointer,
+    # math helpers); each loaded library must use its own.
+    x = sp.Symbol("x")
+    ks = [symnet.compile([sp.exp(x) * c], [x], backend="llvm", name="same")
+          for c in (2, 3, 5)]
+    vals = [float(k(np.array([0.5]))[0][0]) for k in ks]
+    assert vals == pytest.approx([c * np.exp(0.5) for c in (2, 3, 5)], rel=1e-15)

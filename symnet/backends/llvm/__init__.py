@@ -202,7 +202,7 @@ class NativeFunction:
                     work *= int(sp.sympify(d).subs(values))
                 if work >= spec.blas_threshold:
                     addr = blas_address(self.dtype)
-                    where = spec.compiled.engine.get_global_value_address(slot)
+                    where = spec.compiled.global_address(slot)
                     if addr is not None and where:
                         ctypes.c_void_p.from_address(where).value = addr
                     return
@@ -352,9 +352,13 @@ def build_epoch(prog: Program, name: str, dtype, spec: EpochSpec) -> EpochFuncti
 
 
 def build(prog: Program, name: str = "kernel", dtype=np.float64):
-    """Compile the program; return (callable, LLVM IR text)."""
+    """Compile the program; return (callable, its LLVM IR text on request).
+
+    The IR is a callable: a kernel loaded from the cache emits it only if
+    someone reads it.
+    """
     fn = NativeFunction(prog, _symbol(name), dtype)
-    return fn, fn.llvm_ir
+    return fn, lambda: fn.llvm_ir
 
 
 def _symbol(name: str) -> str:
