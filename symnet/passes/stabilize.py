@@ -25,9 +25,17 @@ STABLE_FORMS: tuple[tuple[sp.Expr, sp.Expr], ...] = (
 )
 
 
+#: The functions each pattern applies: a body without all of them cannot
+#: match, and checking that is much cheaper than trying the pattern.
+_HEADS: tuple[tuple[type, ...], ...] = tuple(
+    tuple(sorted({type(f) for f in pat.atoms(sp.Function)}, key=lambda t: t.__name__))
+    for pat, _ in STABLE_FORMS)
+
+
 def _rewrite(body: sp.Expr) -> sp.Expr:
-    for pat, rep in STABLE_FORMS:
-        body = body.replace(pat, rep)
+    for (pat, rep), heads in zip(STABLE_FORMS, _HEADS, strict=True):
+        if all(body.has(h) for h in heads):
+            body = body.replace(pat, rep)
     return body
 
 
