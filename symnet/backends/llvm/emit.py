@@ -69,7 +69,7 @@ def plan(prog: Program, shapes: dict[str, tuple] | None = None) -> Plan:
     for s in prog.steps:
         shapes.setdefault(s.out, s.shape)
     groups: list[Group] = []
-    for s in prog.steps:
+    for s in _sink(prog.steps, shapes):
         if (s.op == "ew" and groups and groups[-1].is_loop
                 and shapes[groups[-1].steps[0].out] == shapes[s.out]):
             groups[-1].steps.append(s)
@@ -92,6 +92,30 @@ def plan(prog: Program, shapes: dict[str, tuple] | None = None) -> Plan:
     for g in groups:
         buffers += [n for n in g.stores if n not in buffers]
     return Plan(groups, buffers, shapes, inputs, list(prog.outputs))
+
+
+def _sink(steps: list[Step], shapes: dict[str, tuple]) -> list[Step]:
+    """Move each elementwise step or product down to just before its first
+    reader when that reader is an elementwise step of the same shape.
+
+    An elementwise value then shares the reader's loop and never goes to
+    memory. Products move too: with the batch fixed to one sample (the
+    epoch's fast step) a product over it is an elementwise outer product
+    that joins the in-place update consuming it, and the generic step must
+    run its steps in the same order, because both share one memory plan.
+    """
+    order = list(steps)
+    for s in reversed(steps):
+        if s.op not in ("ew", "matmul"):
+            continue
+        k = order.index(s)
+        first = next((j for j in range(k + 1, len(order)) if s.out in order[j].args), None)
+        if first is None or first == k + 1:
+            continue
+        user = order[first]
+        if user.op == "ew" and shapes[user.out] == shapes[s.out]:
+            order.insert(first - 1, order.pop(k))
+    return order
 
 
 # ------------------------------------------------------------------ helpers
@@ -562,6 +586,9 @@ def _emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None
     rows, cols = c.dim(R), c.dim(C)
     b = c.b
     z, out = ptr[a], ptr[s.out]
+    if isinstance(cols, ir.Constant) and cols.constant == 1:
+        _emit_one_column(c, s.op, z, out, rows)
+        return
     mx = ptr[scratch]
     sm = b.gep(mx, [cols], inbounds=True, source_etype=c.elem)
     ninf = c.const(float("-inf"))
@@ -610,6 +637,35 @@ def _emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None
     li.close()
 
 
+def _emit_one_column(c: Ctx, op: str, z, out, rows) -> None:
+    """The column op of a single column (one sample): max and sum are loop
+    carries rather than scratch rows, so the exp pass vectorizes over rows."""
+    b = c.b
+    lm = Loop(b, rows, "i1")
+    m = lm.carry(c.const(float("-inf")), "mx")
+    v = c.load(z, lm.index)
+    lm.close({m: c.select(">", v, m, v, m)})
+    # A column of -inf (or +inf) would give inf - inf: shift by 0 instead.
+    fin = b.fcmp_ordered("<", b.call(c.intrinsic("fabs"), [m]), c.const(float("inf")))
+    shift = b.select(fin, m, c.const(0.0))
+    le = Loop(b, rows, "i3")
+    acc = le.carry(c.const(0.0), "sum")
+    e = c.math("exp", c.fsub(c.load(z, le.index), shift))
+    if op == "softmax":
+        c.store(e, out, le.index)
+    le.close({acc: b.fadd(acc, e, flags=("reassoc",))})
+    if op == "logsumexp":
+        c.store(c.fadd(shift, c.math("log", acc)), out, I64(0))
+        return
+    lo = Loop(b, rows, "i5")
+    if op == "softmax":
+        val = c.fdiv(c.load(out, lo.index), acc)
+    else:
+        val = c.fsub(c.load(z, lo.index), c.fadd(shift, c.math("log", acc)))
+    c.store(val, out, lo.index)
+    lo.close()
+
+
 #: Rows of the output a product's inner loop updates together.
 ROW_BLOCK = 4
 
@@ -654,17 +710,49 @@ def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner) -> 
 
 
 def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
-    """out[i] = sum_p op(A)[i, p] * B[p] with a reassociating (vectorizable) sum."""
+    """out[i] = sum_p op(A)[i, p] * B[p] (B one contiguous column).
+
+    op(A) = A: ROW_BLOCK dot products share each vector of B and run as
+    independent accumulator chains (one chain would wait on the adder's
+    latency every step); the sums reassociate, so they vectorize over p.
+    op(A) = A^T: rows of A are contiguous along i, so out += B[p] * A[p, :]
+    for each p, vectorized over i with no horizontal sums at all.
+    """
     b = c.b
-    li = Loop(b, rows, "i")
-    lp = Loop(b, inner, "p")
-    acc = lp.carry(c.const(0.0), "acc")
-    aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
-                                                                     lp.index)
-    nxt = b.fadd(acc, c.fmul(c.load(A, aidx), c.load(B, lp.index)), flags=("contract", "reassoc"))
-    lp.close({acc: nxt})
-    c.store(acc, out, li.index)
-    li.close()
+    if ta:
+        lz = Loop(b, rows, "i0")
+        c.store(c.const(0.0), out, lz.index)
+        lz.close()
+        lp = Loop(b, inner, "p")
+        bp = c.load(B, lp.index)
+        li = Loop(b, rows, "i")
+        oidx = li.index
+        aval = c.load(A, b.add(b.mul(lp.index, rows), li.index))
+        c.store(c.fadd(c.load(out, oidx), c.fmul(aval, bp)), out, oidx)
+        li.close()
+        lp.close()
+        return
+
+    def block(i_rows: list) -> None:
+        lp = Loop(b, inner, "p")
+        accs = [lp.carry(c.const(0.0), f"acc{k}") for k in range(len(i_rows))]
+        bv = c.load(B, lp.index)
+        nxt = {}
+        for acc, i in zip(accs, i_rows, strict=True):
+            av = c.load(A, b.add(b.mul(i, inner), lp.index))
+            nxt[acc] = b.fadd(acc, c.fmul(av, bv), flags=("contract", "reassoc"))
+        lp.close(nxt)
+        for acc, i in zip(accs, i_rows, strict=True):
+            c.store(acc, out, i)
+
+    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    lb = Loop(b, blocks, "ib")
+    i0 = b.mul(lb.index, I64(ROW_BLOCK))
+    block([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
+    lb.close()
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    block([lr.index])
+    lr.close()
 
 
 def _product_dims(c: Ctx, s: Step, shapes: dict):
@@ -979,6 +1067,20 @@ def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
     x_rows = ctx.dim(p.shapes[spec.x][0])
     y_rows = ctx.dim(p.shapes[spec.y][0])
     m_slot = b.gep(local, [I64(prog.dims.index(spec.batch))], inbounds=True, source_etype=I64)
+    direct = spec.batch_size == 1
+    if direct:
+        # One sample per step: its X and Y columns are rows of the sample-
+        # major data, so the fast step reads them in place through its own
+        # copy of the buffer table instead of gathering them.
+        nbuf = len(buffers)
+        bufs_b = b.alloca(PTR, I64(nbuf), name="bufs_b")
+        lc = Loop(b, I64(nbuf), "t")
+        src_slot = b.gep(bufs, [lc.index], inbounds=True, source_etype=PTR)
+        dst_slot = b.gep(bufs_b, [lc.index], inbounds=True, source_etype=PTR)
+        b.store(b.load(src_slot, typ=PTR, align=8), dst_slot, align=8)
+        lc.close()
+        x_slot = b.gep(bufs_b, [I64(bufidx[spec.x])], inbounds=True, source_etype=PTR)
+        y_slot = b.gep(bufs_b, [I64(bufidx[spec.y])], inbounds=True, source_etype=PTR)
     total = b.alloca(elem, name="total")
     b.store(ctx.const(0.0), total)
     nb = b.sdiv(b.add(n, b.sub(batch, I64(1))), batch)
@@ -987,18 +1089,21 @@ def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
     rest = b.sub(n, start)
     size = b.select(b.icmp_signed("<", rest, batch), rest, batch)
     b.store(size, m_slot)
-    # X and Y arrive sample-major (one row per sample), so a sample's
-    # features are one contiguous run however the order jumps around.
-    for src, dst, rows in ((X, xb, x_rows), (Y, yb, y_rows)):
-        lk = Loop(b, size, "k")
-        sample = b.load(b.gep(order, [b.add(start, lk.index)], inbounds=True,
-                              source_etype=I64), typ=I64)
-        base = b.mul(sample, rows)
-        li = Loop(b, rows, "r")
-        v = ctx.load(src, b.add(base, li.index))
-        ctx.store(v, dst, b.add(b.mul(li.index, size), lk.index))
-        li.close()
-        lk.close()
+
+    def gather() -> None:
+        # X and Y arrive sample-major (one row per sample), so a sample's
+        # features are one contiguous run however the order jumps around.
+        for src, dst, rows in ((X, xb, x_rows), (Y, yb, y_rows)):
+            lk = Loop(b, size, "k")
+            sample = b.load(b.gep(order, [b.add(start, lk.index)], inbounds=True,
+                                  source_etype=I64), typ=I64)
+            base = b.mul(sample, rows)
+            li = Loop(b, rows, "r")
+            v = ctx.load(src, b.add(base, li.index))
+            ctx.store(v, dst, b.add(b.mul(li.index, size), lk.index))
+            li.close()
+            lk.close()
+
     def copy_back(done: dict[str, str]) -> None:
         for param, new in spec.updates:
             if new in done:
@@ -1013,9 +1118,18 @@ def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
     full = b.icmp_signed("==", size, I64(spec.batch_size))
     with b.if_else(full) as (then, otherwise):
         with then:
-            b.call(step_b, [bufs, local])
+            if direct:
+                sample = b.load(b.gep(order, [start], inbounds=True, source_etype=I64), typ=I64)
+                for slot, src, rows in ((x_slot, X, x_rows), (y_slot, Y, y_rows)):
+                    row = b.gep(src, [b.mul(sample, rows)], inbounds=True, source_etype=elem)
+                    b.store(row, slot, align=8)
+                b.call(step_b, [bufs_b, local])
+            else:
+                gather()
+                b.call(step_b, [bufs, local])
             copy_back(em_b.inplace)
         with otherwise:
+            gather()
             b.call(step, [bufs, local])
             copy_back(em.inplace)
     if lossb is not None:
