@@ -182,7 +182,7 @@ class Kernel:
                              "the arguments")
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
             raw = self.fn(*arrays, *[dims[d] for d in self.program.dims])
-        return self._finish(raw, dims, points)
+        return self._finish(raw, dims, points, arrays)
 
     def _output_shapes(self, dims: dict) -> list[tuple[int, int] | None]:
         key = tuple(sorted((str(k), v) for k, v in dims.items()))
@@ -193,17 +193,33 @@ class Kernel:
             self._shapes[key] = hit
         return hit
 
-    def _finish(self, raw, dims, points):
+    def _finish(self, raw, dims, points, arrays=()):
+        """Outputs as fresh arrays of the declared shapes.
+
+        A backend's result array is returned as it is when it already has
+        the right shape and dtype and shares memory with no argument and no
+        other output (the LLVM backend allocates one new array per output);
+        anything else -- a broadcast constant, an input passed through, a
+        value returned twice -- is copied, so outputs never alias.
+        """
         out = []
         shapes = self._output_shapes(dims)
+        taken = [a for a in arrays if isinstance(a, np.ndarray)]
         for shape, val in zip(shapes, raw, strict=True):
-            if shape is not None:
-                out.append(np.array(np.broadcast_to(val, shape), dtype=self.dtype))
-            elif points is not None:
-                out.append(np.array(np.broadcast_to(np.reshape(val, -1) if np.ndim(val) else val,
-                                                    (points,)), dtype=self.dtype))
-            else:
+            if shape is None and points is None:
                 out.append(self.dtype.type(np.reshape(val, ())))
+                continue
+            if shape is None:
+                shape = (points,)
+                if np.ndim(val):
+                    val = np.reshape(val, -1)
+            if not (isinstance(val, np.ndarray) and val.shape == shape
+                    and val.dtype == self.dtype and val.flags.c_contiguous
+                    and val.flags.writeable
+                    and not any(np.may_share_memory(val, t) for t in taken)):
+                val = np.array(np.broadcast_to(val, shape), dtype=self.dtype)
+            taken.append(val)
+            out.append(val)
         return out
 
     @property

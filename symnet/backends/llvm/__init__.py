@@ -16,6 +16,7 @@ from . import emit as emit_mod
 from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
 from .jit import Compiled, compile_module, target_machine
+from .pool import pool
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
 __all__ = ["ALIGN", "MATH_FUNCTIONS", "EpochFunction", "NativeFunction", "aligned_copy",
@@ -58,18 +59,14 @@ ALIGN = 64
 
 
 def aligned_empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
-    """An uninitialized C-contiguous array whose data starts on an ALIGN boundary.
+    """An uninitialized C-contiguous array whose data starts on an ALIGN boundary
+    (large ones recycle released memory: see :mod:`.pool`).
 
     >>> a = aligned_empty((3, 5), np.float64)
     >>> a.shape, a.ctypes.data % ALIGN, a.flags.c_contiguous
     ((3, 5), 0, True)
     """
-    dtype = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    n = int(np.prod(shape))
-    raw = np.empty(n * dtype.itemsize + ALIGN, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
+    return pool.empty(shape, dtype)
 
 
 def aligned_copy(a: np.ndarray, dtype=None) -> np.ndarray:
