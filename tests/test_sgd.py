@@ -103,3 +103,31 @@ def test_fit_same_trajectory_both_backends():
         b = out["llvm"].params[name]
         assert np.max(np.abs(a - b)) <= 1e-9 * np.max(np.abs(a)), name
     assert out["numpy"].history.val_error == out["llvm"].history.val_error
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_blas_sized_products_folded_into_updates(dtype):
+    # Products above the BLAS threshold (here 40 x 32 x 48) go straight into
+    # the parameters' in-place updates (one GEMM with beta = 1 - alpha*lambda).
+    from symnet.backends.llvm.emit import BLAS_THRESHOLD
+
+    assert 40 * 32 * 48 >= BLAS_THRESHOLD
+    net = MLP([48, 40, 5], "relu")
+    R = net.risk(lam=LAM)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((48, 100))
+    y = rng.integers(0, 5, 100)
+    start = [np.ascontiguousarray(v, dtype=dtype) for v in init_params(net, 1).values()]
+    results = {}
+    for be in ("numpy", "llvm"):
+        sgd = compile_sgd(R, net.params, net.X, net.labels(), [LAM], backend=be, dtype=dtype,
+                          track_loss=False)
+        params = [p.copy() for p in start]
+        for e in range(2):
+            sgd.epoch(X, y, np.random.default_rng(e).permutation(100), 32, 0.05, params,
+                      extra=[1e-2])
+        results[be] = params
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+    for a, b, s in zip(results["numpy"], results["llvm"], start, strict=True):
+        assert np.allclose(a, b, **tol)
+        assert not np.allclose(a, s)

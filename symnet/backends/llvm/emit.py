@@ -94,6 +94,62 @@ def plan(prog: Program, shapes: dict[str, tuple] | None = None) -> Plan:
     return Plan(groups, buffers, shapes, inputs, list(prog.outputs))
 
 
+@dataclass
+class Update:
+    """A product folded into the in-place update that is its only reader:
+    param <- beta * param + alpha * product (one GEMM, no stored product)."""
+
+    step: Step        # the elementwise update step (skipped when emitting)
+    param: str        # the buffer updated in place
+    alpha: sp.Expr    # scalar coefficients, in the update step's variables
+    beta: sp.Expr
+
+
+class Scale:
+    """alpha and beta of an update, as IR values."""
+
+    def __init__(self, alpha: ir.Value, beta: ir.Value):
+        self.alpha, self.beta = alpha, beta
+
+    def apply(self, c: Ctx, acc: ir.Value, old: ir.Value) -> ir.Value:
+        return c.fadd(c.fmul(self.beta, old), c.fmul(self.alpha, acc))
+
+
+def _updates(p: Plan, inplace: dict[str, str]) -> dict[str, Update]:
+    """Products (by output) that go straight into an in-place update.
+
+    The update must be a group of its own, right after the product's group,
+    linear in the product and the parameter with coefficients made of 1 x 1
+    values only, and the product read by nothing else.
+    """
+    found: dict[str, Update] = {}
+    readers: dict[str, int] = {}
+    for g in p.groups:
+        for st in g.steps:
+            for a in st.args:
+                readers[a] = readers.get(a, 0) + 1
+    for gi in range(1, len(p.groups)):
+        g, prev = p.groups[gi], p.groups[gi - 1]
+        if not g.is_loop or len(g.steps) != 1 or prev.steps[0].op != "matmul":
+            continue
+        s, mm = g.steps[0], prev.steps[0]
+        param = inplace.get(s.out)
+        if (param is None or mm.out not in s.args or param in mm.args
+                or readers.get(mm.out) != 1 or mm.out in p.outputs
+                or s.views and any(v is not None for v in s.views)
+                or p.shapes[mm.out] != p.shapes[param]):
+            continue
+        vg, vw = VARS[s.args.index(mm.out)], VARS[s.args.index(param)]
+        alpha, beta = sp.diff(s.attr, vg), sp.diff(s.attr, vw)
+        scalars = {VARS[k] for k, a in enumerate(s.args) if p.shapes[a] == (1, 1)}
+        if not (alpha.free_symbols | beta.free_symbols) <= scalars:
+            continue
+        if sp.expand(s.attr - alpha * vg - beta * vw) != 0:
+            continue
+        found[mm.out] = Update(s, param, alpha, beta)
+    return found
+
+
 def _sink(steps: list[Step], shapes: dict[str, tuple]) -> list[Step]:
     """Move each elementwise step or product down to just before its first
     reader when that reader is an elementwise step of the same shape.
@@ -670,7 +726,7 @@ def _emit_one_column(c: Ctx, op: str, z, out, rows) -> None:
 ROW_BLOCK = 4
 
 
-def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner) -> None:
+def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner, sc: Scale | None = None) -> None:
     """out = op(A) B by i, p, j, vectorized over j and register-blocked over i:
     ROW_BLOCK entries of op(A) stay in registers and every vector of B's row
     p that is loaded feeds ROW_BLOCK rows of the output."""
@@ -679,26 +735,29 @@ def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner) -> None:
     lb = Loop(b, blocks, "ib")
     i0 = b.mul(lb.index, I64(ROW_BLOCK))
     rows_i = [b.add(i0, I64(r)) for r in range(ROW_BLOCK)]
-    _ipj_rows(c, A, B, out, ta, rows_i, rows, cols, inner)
+    _ipj_rows(c, A, B, out, ta, rows_i, rows, cols, inner, sc)
     lb.close()
     # The rows left over after the blocks, one at a time.
     lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
-    _ipj_rows(c, A, B, out, ta, [lr.index], rows, cols, inner)
+    _ipj_rows(c, A, B, out, ta, [lr.index], rows, cols, inner, sc)
     lr.close()
 
 
-def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner) -> None:
+def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner,
+              sc: Scale | None = None) -> None:
     b = c.b
     starts = [b.mul(i, cols) for i in row_idx]
     lj = Loop(b, cols, "j0")
     for st in starts:
-        c.store(c.const(0.0), out, b.add(st, lj.index))
+        idx = b.add(st, lj.index)
+        c.store(c.const(0.0) if sc is None else c.fmul(sc.beta, c.load(out, idx)), out, idx)
     lj.close()
     lp = Loop(b, inner, "p")
     avs = []
     for i in row_idx:
         aidx = b.add(b.mul(lp.index, rows), i) if ta else b.add(b.mul(i, inner), lp.index)
-        avs.append(c.load(A, aidx))
+        av = c.load(A, aidx)
+        avs.append(av if sc is None else c.fmul(sc.alpha, av))
     brow = b.mul(lp.index, cols)
     lj = Loop(b, cols, "j")
     bv = c.load(B, b.add(brow, lj.index))
@@ -709,7 +768,7 @@ def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner) -> 
     lp.close()
 
 
-def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
+def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner, sc: Scale | None = None) -> None:
     """out[i] = sum_p op(A)[i, p] * B[p] (B one contiguous column).
 
     op(A) = A: ROW_BLOCK dot products share each vector of B and run as
@@ -721,10 +780,13 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
     b = c.b
     if ta:
         lz = Loop(b, rows, "i0")
-        c.store(c.const(0.0), out, lz.index)
+        init = c.const(0.0) if sc is None else c.fmul(sc.beta, c.load(out, lz.index))
+        c.store(init, out, lz.index)
         lz.close()
         lp = Loop(b, inner, "p")
         bp = c.load(B, lp.index)
+        if sc is not None:
+            bp = c.fmul(sc.alpha, bp)
         li = Loop(b, rows, "i")
         oidx = li.index
         aval = c.load(A, b.add(b.mul(lp.index, rows), li.index))
@@ -743,7 +805,7 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner) -> None:
             nxt[acc] = b.fadd(acc, c.fmul(av, bv), flags=("contract", "reassoc"))
         lp.close(nxt)
         for acc, i in zip(accs, i_rows, strict=True):
-            c.store(acc, out, i)
+            c.store(acc if sc is None else sc.apply(c, acc, c.load(out, i)), out, i)
 
     blocks = b.sdiv(rows, I64(ROW_BLOCK))
     lb = Loop(b, blocks, "ib")
@@ -764,22 +826,25 @@ def _product_dims(c: Ctx, s: Step, shapes: dict):
     return c.dim(R), c.dim(C), c.dim(K)
 
 
-def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
-    """C = op(A) op(B) by loops ordered for contiguous inner access."""
+def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict, sc: Scale | None = None,
+                       out=None) -> None:
+    """C = op(A) op(B) by loops ordered for contiguous inner access (with
+    ``sc``: C = beta C + alpha op(A) op(B) into ``out``)."""
     a, bb = s.args
     ta, tb = s.attr
     rows, cols, inner = _product_dims(c, s, shapes)
     b = c.b
-    A, B, out = ptr[a], ptr[bb], ptr[s.out]
+    A, B = ptr[a], ptr[bb]
+    out = ptr[s.out] if out is None else out
     if not tb:
         # A matrix-vector product (one column, e.g. one sample) is a dot
         # product per row, B's column being contiguous; otherwise i, p, j.
         one_col = b.icmp_signed("==", cols, I64(1))
         with b.if_else(one_col) as (then, otherwise):
             with then:
-                _dot_rows(c, A, B, out, ta, rows, inner)
+                _dot_rows(c, A, B, out, ta, rows, inner, sc)
             with otherwise:
-                _emit_ipj(c, A, B, out, ta, rows, cols, inner)
+                _emit_ipj(c, A, B, out, ta, rows, cols, inner, sc)
         return
     # B stored transposed (C x K): dot products over contiguous rows of A and B.
     li = Loop(b, rows, "i")
@@ -791,7 +856,8 @@ def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
     bidx = b.add(b.mul(lj.index, inner), lp.index)
     nxt = b.fadd(acc, c.fmul(c.load(A, aidx), c.load(B, bidx)), flags=("contract", "reassoc"))
     lp.close({acc: nxt})
-    c.store(acc, out, b.add(b.mul(li.index, cols), lj.index))
+    oidx = b.add(b.mul(li.index, cols), lj.index)
+    c.store(acc if sc is None else sc.apply(c, acc, c.load(out, oidx)), out, oidx)
     lj.close()
     li.close()
 
@@ -800,11 +866,22 @@ def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
 BLAS_THRESHOLD = 32 * 32 * 32
 
 
-def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None) -> None:
+def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
+                 update: Update | None = None) -> None:
     """Loops for small products; above BLAS_THRESHOLD a call through the
-    global function pointer ``gemm`` -- when the runtime has filled it in."""
+    global function pointer ``gemm`` -- when the runtime has filled it in.
+
+    With ``update`` the product is not stored: it goes straight into the
+    in-place update of a parameter, C = beta C + alpha op(A) op(B).
+    """
+    sc, out = None, ptr[s.out] if update is None else ptr[update.param]
+    if update is not None:
+        env = {VARS[k]: c.load(ptr[a], I64(0)) for k, a in enumerate(update.step.args)
+               if VARS[k] in update.alpha.free_symbols | update.beta.free_symbols}
+        em = BodyEmitter(c, env)
+        sc = Scale(em(update.alpha), em(update.beta))
     if gemm is None:
-        _emit_matmul_loops(c, ptr, s, shapes)
+        _emit_matmul_loops(c, ptr, s, shapes, sc, out)
         return
     a, bb = s.args
     ta, tb = s.attr
@@ -832,16 +909,17 @@ def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None) -> 
     blk_done = fn.append_basic_block("mm.done")
     b.cbranch(use_loops, blk_small, blk_blas)
     b.position_at_end(blk_small)
-    _emit_matmul_loops(c, ptr, s, shapes)
+    _emit_matmul_loops(c, ptr, s, shapes, sc, out)
     b.branch(blk_done)
     b.position_at_end(blk_blas)
-    _call_gemm(c, fptr, ptr[a], ptr[bb], ptr[s.out], ta, tb, rows, cols, inner, shapes[a],
-               shapes[bb])
+    _call_gemm(c, fptr, ptr[a], ptr[bb], out, ta, tb, rows, cols, inner, shapes[a],
+               shapes[bb], sc)
     b.branch(blk_done)
     b.position_at_end(blk_done)
 
 
-def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb) -> None:
+def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb,
+               sc: Scale | None = None) -> None:
     """Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T."""
     b = c.b
 
@@ -857,8 +935,8 @@ def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb) -> 
     m = slot(I32, b.trunc(cols, I32))
     n = slot(I32, b.trunc(rows, I32))
     k = slot(I32, b.trunc(inner, I32))
-    alpha = slot(c.elem, c.const(1.0))
-    beta = slot(c.elem, c.const(0.0))
+    alpha = slot(c.elem, c.const(1.0) if sc is None else sc.alpha)
+    beta = slot(c.elem, c.const(0.0) if sc is None else sc.beta)
     ldb_ = slot(I32, b.trunc(ldb, I32))
     lda_ = slot(I32, b.trunc(lda, I32))
     ldc = slot(I32, b.trunc(cols, I32))
@@ -979,13 +1057,18 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         "const": _emit_const, "leaf": _emit_leaf, "transpose": _emit_transpose,
         "reduce": _emit_reduce,
     }
+    updates = _updates(p, inplace)
+    folded = {u.step.out for u in updates.values()}
     for gi, g in enumerate(p.groups):
+        if g.steps[0].out in folded:
+            continue  # computed by the product before it (see _updates)
+        update = updates.get(g.steps[0].out)
         used: list[str] = []
-        for s in g.steps:
+        for s in g.steps + ([update.step] if update else []):
             for a in s.args:
                 if a in bufidx and a not in used and a not in [t.out for t in g.steps]:
                     used.append(a)
-        used += [n for n in g.stores if n not in used]
+        used += [n for n in g.stores if n not in used and update is None]
         if g.steps[0].out in scratch:
             used.append(scratch[g.steps[0].out])
         f = _Fn(module, f"{name}.g{gi}", used, elem, dims, const_dims)
@@ -995,7 +1078,7 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         elif s.op in ("softmax", "log_softmax", "logsumexp"):
             _emit_column(f.ctx, f.ptr, s, p.shapes, scratch[s.out])
         elif s.op == "matmul":
-            _emit_matmul(f.ctx, f.ptr, s, p.shapes, gemm)
+            _emit_matmul(f.ctx, f.ptr, s, p.shapes, gemm, update)
         else:
             emitters[s.op](f.ctx, f.ptr, s, p.shapes)
         f.ctx.b.ret_void()
