@@ -27,8 +27,10 @@ class SGD:
     :meth:`epoch` runs every (mini)batch of one epoch, updating the
     parameter arrays in place: theta <- theta - alpha * dR/dtheta after
     each batch. With the LLVM backend the whole epoch (gathering batches in
-    the given order included) is one native call; with NumPy it is a
-    Python loop over the same compiled step. Both do the same arithmetic.
+    the given order included) is one native call; with NumPy it is one
+    generated Python function (``source``) looping over the batches with the
+    step's statements inlined and the parameters updated in place (the step
+    alone is ``step`` / ``step_source``). Both do the same arithmetic.
     """
 
     def __init__(self, risk, params, X, Y, inputs, backend, dtype, track_loss):
@@ -67,7 +69,13 @@ class SGD:
             self.step = None
         else:
             self.native = None
-            self.step, self.source = be.build(self.program, "sgd_step", self.dtype)
+            #: The per-step function and its source (the epoch inlines the same statements).
+            self.step, self.step_source = be.build(self.program, "sgd_step", self.dtype)
+            news = self.program.outputs[1:] if track_loss else self.program.outputs
+            self.run_epoch, self.source = be.build_sgd_epoch(
+                self.program, "sgd_epoch", self.dtype, names[0], names[1], self.batch,
+                self.program.outputs[0] if track_loss else None,
+                list(zip(names[-len(self.params):], news, strict=True)))
 
     def prepare(self, X: np.ndarray, Y) -> Data:
         """Check a data set once and lay it out for :meth:`epoch` (reuse it
@@ -88,9 +96,7 @@ class SGD:
             raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
         # Validate shapes, dtypes and labels on the first sample.
         bind_arguments(self.inputs[:2], (Xa[:, :1], Ya[:, :1]), {}, self.dtype)
-        rows_x = np.ascontiguousarray(Xa.T) if self.native is not None else None
-        rows_y = np.ascontiguousarray(Ya.T) if self.native is not None else None
-        return Data(Xa, Ya, rows_x, rows_y)
+        return Data(Xa, Ya, np.ascontiguousarray(Xa.T), np.ascontiguousarray(Ya.T))
 
     def epoch(self, X, Y, order: Sequence[int], batch_size: int, alpha: float,
               params: list[np.ndarray], extra: Sequence = ()) -> float:
@@ -120,21 +126,9 @@ class SGD:
             arrays[0], arrays[1] = data.X_rows, data.Y_rows
             arrays[-len(params):] = list(params)
             return self.native.epoch(arrays, order, batch_size, dims)
-        total = 0.0
         others = arrays[2:len(arrays) - len(params)]
-        dim_order = self.program.dims
-        for s in range(0, order.shape[0], batch_size):
-            idx = order[s:s + batch_size]
-            dims[self.batch] = len(idx)
-            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-                outs = self.step(Xa[:, idx], Ya[:, idx], *others, *params,
-                                 *[dims[d] for d in dim_order])
-            if self.track_loss:
-                total += float(np.reshape(outs[0], ())) * len(idx)
-                outs = outs[1:]
-            for p, v in zip(params, outs, strict=True):
-                p[...] = v
-        return total / max(order.shape[0], 1) if self.track_loss else float("nan")
+        return self.run_epoch(data.X_rows, data.Y_rows, Xa, Ya, order, batch_size, *others,
+                              *params, *[dims[d] for d in self.program.dims if d != self.batch])
 
 
 @dataclass
@@ -143,8 +137,8 @@ class Data:
 
     X: np.ndarray
     Y: np.ndarray
-    X_rows: np.ndarray | None  # sample-major copies for the native epoch
-    Y_rows: np.ndarray | None
+    X_rows: np.ndarray  # sample-major copies: a sample is a contiguous row
+    Y_rows: np.ndarray
 
 
 def _full_labels(Y, rows: int, dtype) -> np.ndarray:
