@@ -364,8 +364,10 @@ def symnet_fit_peer(backend: str):
         peer.result = ["fit", h.train_loss[-1], 1.0 - h.val_error[-1]]
         sgd = getattr(res, "sgd", None)
         native = sgd is not None and getattr(sgd, "native", None) is not None
+        generated = sgd is not None and getattr(sgd, "run_epoch", None) is not None
         peer.note = (("one native call per epoch" if native else
-                      "Python loop over the per-step kernel")
+                      "one generated Python function per epoch: the step inlined, in-place "
+                      "updates" if generated else "Python loop over the per-step kernel")
                      + "; the epoch time includes fit's loss/error evaluation on both sets")
 
     return run_peer(f"symnet {backend} fit()", (), body)
