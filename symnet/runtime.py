@@ -185,7 +185,7 @@ class Kernel:
         return self._finish(raw, dims, points, arrays)
 
     def _output_shapes(self, dims: dict) -> list[tuple[int, int] | None]:
-        key = tuple(sorted((str(k), v) for k, v in dims.items()))
+        key = tuple(dims.get(d) for d in self.program.dims)
         hit = self._shapes.get(key)
         if hit is None:
             hit = [tuple(int(sp.sympify(d).subs(dims)) for d in e.shape) if _is_matrix(e)

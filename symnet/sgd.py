@@ -96,7 +96,7 @@ class SGD:
             raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
         # Validate shapes, dtypes and labels on the first sample.
         bind_arguments(self.inputs[:2], (Xa[:, :1], Ya[:, :1]), {}, self.dtype)
-        return Data(Xa, Ya, np.ascontiguousarray(Xa.T), np.ascontiguousarray(Ya.T))
+        return Data(Xa, Ya, _aligned_rows(Xa), _aligned_rows(Ya))
 
     def epoch(self, X, Y, order: Sequence[int], batch_size: int, alpha: float,
               params: list[np.ndarray], extra: Sequence = ()) -> float:
@@ -139,6 +139,22 @@ class Data:
     Y: np.ndarray
     X_rows: np.ndarray  # sample-major copies: a sample is a contiguous row
     Y_rows: np.ndarray
+
+
+def _aligned_rows(a: np.ndarray) -> np.ndarray:
+    """``a.T`` as a C-contiguous copy starting on a 64-byte boundary: with rows
+    a multiple of 64 bytes long, every sample's vector loads stay within
+    cache lines (a straddling load costs about twice as much).
+
+    >>> r = _aligned_rows(np.arange(6.0).reshape(2, 3))
+    >>> r.tolist(), r.ctypes.data % 64
+    ([[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]], 0)
+    """
+    raw = np.empty(a.nbytes + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape[::-1])
+    out[...] = a.T
+    return out
 
 
 def _full_labels(Y, rows: int, dtype) -> np.ndarray:
