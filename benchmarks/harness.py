@@ -56,11 +56,28 @@ def available(module: str) -> bool:
         return False
 
 
+#: Unset for the children too: with it, every process compiles every module
+#: it imports from source (as no installed package does), which W4's cold
+#: and warm processes would then count as compile time.
+NO_BYTECODE_VAR = "PYTHONDONTWRITEBYTECODE"
+
+
 def bench_env(**extra: str) -> dict[str, str]:
-    """The environment of benchmark children: OpenBLAS tuning variables unset."""
-    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+    """The environment of benchmark children: OpenBLAS tuning variables and
+    PYTHONDONTWRITEBYTECODE unset."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in OPENBLAS_VARS and k != NO_BYTECODE_VAR}
     env.update(extra)
     return env
+
+
+def compile_bytecode() -> None:
+    """Byte-compile symnet's modules once, as installing a package does."""
+    import compileall
+
+    import symnet
+
+    compileall.compile_dir(str(Path(symnet.__file__).parent), quiet=1)
 
 
 @dataclass

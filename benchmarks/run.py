@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import OPENBLAS_VARS, ROOT, isolated  # noqa: E402
+from harness import OPENBLAS_VARS, ROOT, compile_bytecode, isolated  # noqa: E402
 
 WORKLOADS = {
     "W1": "w1_sgd",
@@ -154,6 +154,9 @@ def header(argv: list[str], probe: dict, started: datetime.datetime, elapsed: fl
                           "calling environment, removed for the benchmark processes"
                           if blas_env else "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set")
         + f"; every peer runs in its own fresh process with {_threads_note()}",
+        "- bytecode: symnet's modules are byte-compiled before the run and "
+        "PYTHONDONTWRITEBYTECODE is removed for the benchmark processes, so imports "
+        "read .pyc files as in any installed package",
     ]
     if probe:
         lines += [
@@ -204,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.datetime.now().astimezone()
     t0 = time.perf_counter()
     loads = [_load()]
+    compile_bytecode()
     print("probing the machine ...", flush=True)
     p = isolated("harness", "machine_probe", name="probe")
     probe = p.extra if p.ok else {}
