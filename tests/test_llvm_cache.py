@@ -1,4 +1,5 @@
-"""The LLVM compile cache: memory and disk, corruption detected, concurrency safe."""
+"""Compiling and loading: memory and disk caches (corruption detected, concurrency
+safe), linked shared libraries, MCJIT fallback, parts compiled in parallel."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sympy as sp
 
 import symnet
 from symnet.backends.llvm import jit
+from symnet.nn import MLP
 
 SCRIPT = """
 import sys, numpy as np, sympy as sp, symnet
@@ -143,3 +145,54 @@ def test_modules_with_the_same_symbols_stay_apart():
           for c in (2, 3, 5)]
     vals = [float(k(np.array([0.5]))[0][0]) for k in ks]
     assert vals == pytest.approx([c * np.exp(0.5) for c in (2, 3, 5)], rel=1e-15)
+
+
+def _split_kernel(tag: float):
+    # Enough groups (products, a column op, loops) to fill two module parts.
+    net = MLP([6, 5, 4], "tanh")
+    ins = [net.X, net.labels(), *net.params]
+    k = symnet.compile_grad(net.risk(lam=0.01 * tag), net.params, ins,
+                            backend="llvm")
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((6, 9))
+    T = np.eye(4)[:, rng.integers(0, 4, 9)]
+    ps = [rng.standard_normal(tuple(int(d) for d in p.shape)) for p in net.params]
+    return k, k(X, T, *ps), symnet.compile_grad(
+        net.risk(lam=0.01 * tag), net.params, ins, backend="numpy")(X, T, *ps)
+
+
+def test_parts_compiled_in_parallel_agree_with_numpy(monkeypatch):
+    monkeypatch.setenv("SYMNET_COMPILE_JOBS", "2")
+    k, got, want = _split_kernel(1.0)
+    assert "; ---- part 1 of 2 ----" in k.llvm_ir_optimized  # really split
+    assert "; ---- part 1 of 2 ----" in k.asm
+    for a, b in zip(got, want, strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_a_failed_compile_child_is_redone_in_process(monkeypatch):
+    monkeypatch.setenv("SYMNET_COMPILE_JOBS", "2")
+    started = []
+
+    def broken_child(ir_text):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(3)  # dies without writing anything
+        os.close(w)
+        started.append(pid)
+        return pid, r
+
+    monkeypatch.setattr(jit, "_fork_compile", broken_child)
+    k, got, want = _split_kernel(2.0)
+    assert started  # a part was handed to the (failing) child
+    for a, b in zip(got, want, strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_one_job_compiles_one_module(monkeypatch):
+    monkeypatch.setenv("SYMNET_COMPILE_JOBS", "1")
+    k, got, want = _split_kernel(3.0)
+    assert "; ---- part" not in k.llvm_ir_optimized
+    for a, b in zip(got, want, strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -15,7 +15,7 @@ from ...schedule import Program
 from . import emit as emit_mod
 from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
-from .jit import Compiled, compile_module, target_machine
+from .jit import Compiled, compile_jobs, compile_module, target_machine
 from .pool import pool
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
@@ -132,14 +132,18 @@ class NativeFunction:
                 if s.shape == (1, 1) and any(a in pointwise for a in s.args):
                     shapes[s.out] = (1, POINTS)
                     pointwise.add(s.out)
-        def build_ir() -> str:
+        parts = compile_jobs() - 1
+
+        def build_ir() -> list[str]:
             tm = target_machine()
-            return str(emit_module(self.prog, self.name, self.elem, shapes,
-                                   gemm=GEMM_SLOT[self.dtype], triple=tm.triple,
-                                   data_layout=str(tm.target_data), dims=dims).module)
+            em = emit_module(self.prog, self.name, self.elem, shapes, gemm=GEMM_SLOT[self.dtype],
+                             triple=tm.triple, data_layout=str(tm.target_data), dims=dims,
+                             parts=parts)
+            return [str(m) for m in em.modules]
 
         key = "\n".join(["kernel", self.name, str(self.elem), repr(sorted(shapes.items())),
-                         repr(dims), f"blas>={emit_mod.BLAS_THRESHOLD}", str(self.prog)])
+                         repr(dims), f"blas>={emit_mod.BLAS_THRESHOLD}", f"parts={parts}",
+                         str(self.prog)])
         compiled = compile_module(key, build_ir)
         emitted = layout(self.prog, shapes)
         cfunc = _PROTO(compiled.address(self.name))
@@ -322,14 +326,17 @@ class EpochFunction(NativeFunction):
             return hit
         epoch_spec = replace(self.epoch_spec, batch_size=batch)
 
-        def build_ir() -> str:
+        parts = compile_jobs() - 1
+
+        def build_ir() -> list[str]:
             tm = target_machine()
-            return str(emit_epoch(self.prog, self.name, self.elem, epoch_spec,
-                                  gemm=GEMM_SLOT[self.dtype], triple=tm.triple,
-                                  data_layout=str(tm.target_data)).module)
+            em = emit_epoch(self.prog, self.name, self.elem, epoch_spec,
+                            gemm=GEMM_SLOT[self.dtype], triple=tm.triple,
+                            data_layout=str(tm.target_data), parts=parts)
+            return [str(m) for m in em.modules]
 
         key = "\n".join(["epoch", self.name, str(self.elem), repr(epoch_spec),
-                         f"blas>={emit_mod.BLAS_THRESHOLD}", str(self.prog)])
+                         f"blas>={emit_mod.BLAS_THRESHOLD}", f"parts={parts}", str(self.prog)])
         compiled = compile_module(key, build_ir)
         emitted = layout(self.prog)
         cfunc = _EPOCH_PROTO(compiled.address(self.name))

@@ -887,10 +887,7 @@ def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
     ta, tb = s.attr
     rows, cols, inner = _product_dims(c, s, shapes)
     b = c.b
-    slot = c.module.globals.get(gemm)
-    if slot is None:
-        slot = ir.GlobalVariable(c.module, PTR, name=gemm)
-        slot.initializer = ir.Constant(PTR, None)
+    slot = _gemm_slot(c.module, gemm)
     # A typed pointer to the function type: llvmlite reads the callee's
     # signature from it (the IR text still says ``ptr``).
     fnty = ir.FunctionType(ir.VoidType(), [PTR] * 13).as_pointer()
@@ -916,6 +913,41 @@ def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
                shapes[bb], sc)
     b.branch(blk_done)
     b.position_at_end(blk_done)
+
+
+def _gemm_slot(module: ir.Module, gemm: str) -> ir.GlobalVariable:
+    """The global holding the ?gemm pointer: defined (null) in the main
+    module, declared in the part modules that also call it."""
+    slot = module.globals.get(gemm)
+    if slot is None:
+        slot = ir.GlobalVariable(module, PTR, name=gemm)
+        owner = getattr(module, "symnet_owner", None)
+        if owner is None:
+            slot.initializer = ir.Constant(PTR, None)
+        else:
+            _gemm_slot(owner, gemm)
+    return slot
+
+
+def new_parts(module: ir.Module, n: int) -> list[ir.Module]:
+    """``n`` empty modules that can take group functions of ``module``'s
+    kernels (see :func:`emit`), compiled separately and linked together."""
+    parts = []
+    for k in range(n):
+        part = ir.Module(name=f"{module.name}.part{k + 1}")
+        part.triple, part.data_layout = module.triple, module.data_layout
+        part.symnet_owner = module
+        parts.append(part)
+    return parts
+
+
+#: Relative compile cost of a group by its first step's op (loop groups add
+#: their step count): spreads the work of a module's parts evenly.
+_COST = {"matmul": 6.0, "softmax": 4.0, "log_softmax": 4.0, "logsumexp": 3.0, "ew": 1.0}
+
+
+def _group_cost(g: Group) -> float:
+    return _COST.get(g.steps[0].op, 0.5) + (0.25 * len(g.steps) if g.is_loop else 0.0)
 
 
 def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb,
@@ -953,6 +985,12 @@ class Emitted:
     scratch: dict[str, str]          # step -> scratch buffer name
     scratch_sizes: dict[str, tuple]  # scratch buffer -> (rows, cols)
     inplace: dict[str, str] = field(default_factory=dict)  # value -> buffer it overwrites
+    parts: list[ir.Module] = field(default_factory=list)  # modules holding some groups
+
+    @property
+    def modules(self) -> list[ir.Module]:
+        """The main module, then the parts that have any functions."""
+        return [self.module] + [m for m in self.parts if m.functions]
 
 
 def _outer_products(prog: Program, const_dims: dict) -> Program:
@@ -1019,12 +1057,17 @@ def layout(prog: Program, shapes: dict | None = None) -> Emitted:
 def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
          gemm: str | None = None, triple: str = "", data_layout: str = "",
          dims: list[sp.Symbol] | None = None, module: ir.Module | None = None,
+         parts: int | list[ir.Module] = 0,
          const_dims: dict | None = None, inplace: dict | None = None,
          buffer_order: list[str] | None = None) -> Emitted:
     """Build the module for a program; ``gemm`` names the global that holds a
     ?gemm function pointer (null: loops only);
     ``dims`` orders the values of the kernel's dims array (default prog.dims);
-    ``const_dims`` fixes some dims at compile time; ``module`` adds to one."""
+    ``const_dims`` fixes some dims at compile time; ``module`` adds to one.
+    ``parts`` (a count, or modules from :func:`new_parts`) take a share of
+    the group functions,
+    balanced by estimated compile cost, so the modules can be compiled in
+    parallel; the main module declares the ones it calls there."""
     dims = list(prog.dims if dims is None else dims)
     if const_dims:
         prog = _outer_products(prog, const_dims)
@@ -1036,6 +1079,8 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
             module.triple = triple
         if data_layout:
             module.data_layout = data_layout
+    if isinstance(parts, int):
+        parts = new_parts(module, parts)
     scratch, scratch_sizes = _scratch(p)
     buffers = p.buffers + list(scratch_sizes)
     if buffer_order is not None:
@@ -1071,7 +1116,16 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         used += [n for n in g.stores if n not in used and update is None]
         if g.steps[0].out in scratch:
             used.append(scratch[g.steps[0].out])
-        f = _Fn(module, f"{name}.g{gi}", used, elem, dims, const_dims)
+        target = module
+        if parts:
+            target = min([module, *parts], key=lambda m: getattr(m, "symnet_cost", 0.0))
+            target.symnet_cost = getattr(target, "symnet_cost", 0.0) + _group_cost(g)
+        f = _Fn(target, f"{name}.g{gi}", used, elem, dims, const_dims)
+        callee = f.fn
+        if target is not module:
+            # Reached from another module: external (hidden: not exported).
+            f.fn.linkage = "hidden"
+            callee = ir.Function(module, f.fn.ftype, name=f.fn.name)
         s = g.steps[0]
         if g.is_loop:
             _emit_group(f.ctx, f.ptr, g, p.shapes, inplace)
@@ -1082,9 +1136,9 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         else:
             emitters[s.op](f.ctx, f.ptr, s, p.shapes)
         f.ctx.b.ret_void()
-        b.call(f.fn, [ptrs[bufidx[u]] for u in used] + [dims_arg])
+        b.call(callee, [ptrs[bufidx[u]] for u in used] + [dims_arg])
     b.ret_void()
-    return Emitted(module, p, scratch, scratch_sizes, inplace)
+    return Emitted(module, p, scratch, scratch_sizes, inplace, list(parts))
 
 
 
@@ -1101,7 +1155,8 @@ class EpochSpec:
 
 
 def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
-               gemm: str | None = None, triple: str = "", data_layout: str = "") -> Emitted:
+               gemm: str | None = None, triple: str = "", data_layout: str = "",
+               parts: int = 0) -> Emitted:
     """A whole epoch of SGD in one native function.
 
     ``void NAME(T** bufs, i64* dims, T* X, T* Y, i64* order, i64 n, i64 batch, T* loss)``:
@@ -1115,11 +1170,11 @@ def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
     # the rest are copied after each step.
     wanted = {new: param for param, new in spec.updates}
     em = emit(prog, f"{name}.step", elem, gemm=gemm, triple=triple, data_layout=data_layout,
-              inplace=wanted)
+              inplace=wanted, parts=parts)
     module = em.module
     # The step again with m fixed to the batch size: every full batch runs
     # code whose loop bounds are all compile-time constants.
-    em_b = emit(prog, f"{name}.stepB", elem, gemm=gemm, module=module,
+    em_b = emit(prog, f"{name}.stepB", elem, gemm=gemm, module=module, parts=em.parts,
                 const_dims={spec.batch: spec.batch_size}, inplace=wanted,
                 buffer_order=em.plan.buffers + list(em.scratch_sizes))
     step_b = module.globals[f"{name}.stepB"]

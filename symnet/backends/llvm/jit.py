@@ -27,7 +27,8 @@ import llvmlite
 
 from ... import diskcache
 
-__all__ = ["Compiled", "compile_module", "host_cpu", "linker", "target_machine"]
+__all__ = ["Compiled", "compile_jobs", "compile_module", "host_cpu", "linker",
+           "target_machine"]
 
 _LLVM: Any = None
 
@@ -74,6 +75,34 @@ def linker() -> str | None:
     return shutil.which(name)
 
 
+def _join(parts: list[str]) -> str:
+    """Parts of one module as one text, each under a comment naming it."""
+    if len(parts) == 1:
+        return parts[0]
+    return "\n".join(f"; ---- part {k} of {len(parts)} ----\n{t}" for k, t in enumerate(parts))
+
+
+def compile_jobs() -> int:
+    """Processes that compile the parts of a module at once: ``$SYMNET_COMPILE_JOBS``,
+    default the usable cores (at most 2); parallel compiling needs fork().
+
+    >>> import os
+    >>> os.environ["SYMNET_COMPILE_JOBS"] = "1"
+    >>> compile_jobs()
+    1
+    >>> del os.environ["SYMNET_COMPILE_JOBS"]
+    """
+    if sys.platform != "linux" or not hasattr(os, "fork"):
+        return 1
+    env = os.environ.get("SYMNET_COMPILE_JOBS")
+    if env:
+        try:
+            return max(1, min(int(env), 8))
+        except ValueError:
+            raise ValueError(f"SYMNET_COMPILE_JOBS must be an integer, got {env!r}") from None
+    return max(1, min(len(os.sched_getaffinity(0)), 2))
+
+
 class Compiled:
     """A compiled module: the loaded code (kept alive), addresses and text forms.
 
@@ -81,13 +110,18 @@ class Compiled:
     so is the assembly.
     """
 
-    def __init__(self, loaded: Any, ir: str | Callable[[], str], optimized_ir: str,
-                 from_cache: bool):
+    def __init__(self, loaded: Any, ir: Callable[[], list[str]] | list[str],
+                 optimized: list[str], from_cache: bool):
         self.loaded = loaded  # a ctypes.CDLL or an MCJIT engine
         self._ir = ir
-        self.optimized_ir = optimized_ir
+        self.optimized_parts = optimized
         self.from_cache = from_cache
         self._asm: str | None = None
+
+    @property
+    def optimized_ir(self) -> str:
+        """The module's IR after the O3 pipeline (its parts one after another)."""
+        return _join(self.optimized_parts)
 
     @property
     def native(self) -> bool:
@@ -99,14 +133,15 @@ class Compiled:
         """The module's LLVM IR as emitted (before optimization)."""
         if callable(self._ir):
             self._ir = self._ir()
-        return self._ir
+        return _join(self._ir)
 
     @property
     def asm(self) -> str:
         """Assembly of the optimized module (generated on first request)."""
         if self._asm is None:
             llvm = _llvm()
-            self._asm = target_machine().emit_assembly(llvm.parse_assembly(self.optimized_ir))
+            self._asm = _join([target_machine().emit_assembly(llvm.parse_assembly(t))
+                               for t in self.optimized_parts])
         return self._asm
 
     def address(self, name: str) -> int:
@@ -125,32 +160,51 @@ class Compiled:
         return self.loaded.get_global_value_address(name)
 
 
+def _pack(parts: list[bytes]) -> bytes:
+    head = " ".join(str(len(b)) for b in parts).encode("ascii") + b"\n"
+    return head + b"".join(parts)
+
+
+def _unpack(payload: bytes) -> list[bytes] | None:
+    head, sep, body = payload.partition(b"\n")
+    try:
+        sizes = [int(x) for x in head.decode("ascii").split()]
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not sep or any(n < 0 for n in sizes) or sum(sizes) != len(body):
+        return None
+    out, at = [], 0
+    for n in sizes:
+        out.append(body[at:at + n])
+        at += n
+    return out
+
+
 class _Entry:
-    """What the cache keeps per module: object, optimized IR, shared library."""
+    """What the cache keeps per module: its parts' objects and optimized IR,
+    and the shared library linked from them (empty without a linker)."""
 
-    __slots__ = ("obj", "opt", "lib")
+    __slots__ = ("objs", "opts", "lib")
 
-    def __init__(self, obj: bytes, opt: str, lib: bytes):
-        self.obj, self.opt, self.lib = obj, opt, lib
+    def __init__(self, objs: list[bytes], opts: list[str], lib: bytes):
+        self.objs, self.opts, self.lib = objs, opts, lib
 
     def pack(self) -> bytes:
-        parts = (self.obj, self.opt.encode(), self.lib)
-        head = " ".join(str(len(p)) for p in parts).ljust(60).encode("ascii")
-        return head + b"".join(parts)
+        return _pack([str(len(self.objs)).encode(), *self.objs,
+                      *(o.encode() for o in self.opts), self.lib])
 
     @classmethod
     def unpack(cls, payload: bytes) -> _Entry | None:
+        parts = _unpack(payload)
+        if not parts:
+            return None
         try:
-            sizes = [int(x) for x in payload[:60].decode("ascii").split()]
+            n = int(parts[0].decode("ascii"))
+            if n < 1 or len(parts) != 2 * n + 2:
+                return None
+            return cls(parts[1:n + 1], [b.decode() for b in parts[n + 1:2 * n + 1]],
+                       parts[-1])
         except (UnicodeDecodeError, ValueError):
-            return None
-        body = payload[60:]
-        if len(sizes) != 3 or sum(sizes) != len(body):
-            return None
-        a, b = sizes[0], sizes[0] + sizes[1]
-        try:
-            return cls(body[:a], body[a:b].decode(), body[b:])
-        except UnicodeDecodeError:
             return None
 
 
@@ -215,19 +269,22 @@ def _key(key_text: str) -> str:
     return h.hexdigest()
 
 
-def _link(obj: bytes) -> bytes:
-    """Link an object file into a shared library with the system compiler
+def _link(objs: list[bytes]) -> bytes:
+    """Link object files into one shared library with the system compiler
     (b"" when there is no linker or it fails: the caller falls back to MCJIT)."""
     cc = linker()
     if cc is None:
         return b""
     with tempfile.TemporaryDirectory(prefix="symnet-link-") as tmp:
-        o, so = Path(tmp) / "m.o", Path(tmp) / "m.so"
-        o.write_bytes(obj)
+        so = Path(tmp) / "m.so"
+        files = []
+        for k, obj in enumerate(objs):
+            files.append(Path(tmp) / f"m{k}.o")
+            files[-1].write_bytes(obj)
         # -Bsymbolic: calls between a module's own functions never resolve
         # to a same-named symbol of another loaded module.
-        cmd = [cc, "-shared", "-nostdlib", "-Wl,-Bsymbolic", "-o", str(so), str(o),
-               "-lm", "-lc"]
+        cmd = [cc, "-shared", "-nostdlib", "-Wl,-Bsymbolic", "-o", str(so),
+               *map(str, files), "-lm", "-lc"]
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=60)
         except (OSError, subprocess.SubprocessError):
@@ -254,44 +311,30 @@ def _load_library(lib: bytes) -> ctypes.CDLL:
         os.unlink(path)
 
 
-def _engine_from_object(obj: bytes) -> Any:
+def _engine_from_objects(objs: list[bytes]) -> Any:
     llvm = _llvm()
     tm = target_machine()
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    for obj in objs:
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     return engine
+
+
+def _load_entry(entry: _Entry) -> Any:
+    return _load_library(entry.lib) if entry.lib else _engine_from_objects(entry.objs)
 
 
 def _load(key: str, entry: _Entry) -> Any:
     hit = _LOADED.get(key)
     if hit is None:
-        hit = _load_library(entry.lib) if entry.lib else _engine_from_object(entry.obj)
-        _LOADED[key] = hit
+        hit = _LOADED[key] = _load_entry(entry)
     return hit
 
 
-def compile_module(key_text: str, build_ir: Callable[[], str],
-                   use_cache: bool = True) -> Compiled:
-    """Optimize (O3, host CPU), generate and load a module, through the caches.
-
-    ``key_text`` describes the module completely (with this code's version
-    it names the cache entry); ``build_ir`` emits its IR, called only on a
-    miss. Code is generated once, as an object file that both the cache and
-    the loader take; assembly is produced only when asked for.
-    """
-    key = _key(key_text)
-    if use_cache:
-        hit = _MEMORY.get(key)
-        if hit is None:
-            payload = diskcache.read("o", key)
-            hit = _Entry.unpack(payload) if payload is not None else None
-            if hit is not None:
-                _MEMORY[key] = hit
-        if hit is not None:
-            return Compiled(_load(key, hit), build_ir, hit.opt, True)
+def _compile_one(ir_text: str) -> tuple[bytes, str]:
+    """(object code, optimized IR) of one module: O3 for the host CPU."""
     llvm = _llvm()
-    ir_text = build_ir()
     ref = llvm.parse_assembly(ir_text)
     ref.verify()
     tm = target_machine()
@@ -304,13 +347,106 @@ def compile_module(key_text: str, build_ir: Callable[[], str],
     pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(ref, pb)
-    opt = str(ref)
-    obj = tm.emit_object(ref)
-    entry = _Entry(obj, opt, _link(obj))
+    return tm.emit_object(ref), str(ref)
+
+
+def _fork_compile(ir_text: str) -> tuple[int, int] | None:
+    """Compile one module in a forked child; (pid, read end of its pipe), or None.
+
+    LLVM holds its state per process, and llvmlite serializes every call
+    in a process behind one lock, so separate processes are the way to use
+    a second core. The child only compiles, writes its result and leaves
+    through os._exit (no atexit handlers, no flushing of inherited buffers).
+    """
+    import warnings
+
+    llvm = _llvm()
+    r, w = os.pipe()
+    # No thread of this process may be inside LLVM while it is copied.
+    lock = getattr(getattr(llvm.ffi, "lib", None), "_lock", None)
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() with threads alive (such as
+            # idle BLAS workers); the child touches none of their state.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if lock is not None:
+                with lock:
+                    pid = os.fork()
+            else:
+                pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(r)
+            obj, opt = _compile_one(ir_text)
+            with os.fdopen(w, "wb") as f:
+                f.write(_pack([obj, opt.encode()]))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def _fork_result(pid: int, r: int) -> tuple[bytes, str] | None:
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    parts = _unpack(data) if status == 0 else None
+    if not parts or len(parts) != 2:
+        return None
+    try:
+        return parts[0], parts[1].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _compile_all(texts: list[str]) -> tuple[list[bytes], list[str]]:
+    """Compile the parts of a module, the later ones in forked children."""
+    children = [_fork_compile(t) if compile_jobs() > 1 else None for t in texts[1:]]
+    results: list[tuple[bytes, str] | None] = []
+    try:
+        results.append(_compile_one(texts[0]))
+    finally:
+        for child in children:
+            results.append(_fork_result(*child) if child is not None else None)
+    for k, res in enumerate(results):
+        if res is None:  # no fork, or the child failed: compile it here
+            results[k] = _compile_one(texts[k])
+    return [o for o, _ in results], [t for _, t in results]
+
+
+def compile_module(key_text: str, build_ir: Callable[[], list[str]],
+                   use_cache: bool = True) -> Compiled:
+    """Optimize (O3, host CPU), generate and load a module, through the caches.
+
+    ``key_text`` describes the module completely (with this code's version
+    it names the cache entry); ``build_ir`` emits its IR -- the texts of
+    its parts, main part first, compiled in parallel and linked together --
+    and is called only on a miss. Code is generated once, as object files
+    that both the cache and the loader take; assembly only when asked for.
+    """
+    key = _key(key_text)
+    if use_cache:
+        hit = _MEMORY.get(key)
+        if hit is None:
+            payload = diskcache.read("o", key)
+            hit = _Entry.unpack(payload) if payload is not None else None
+            if hit is not None:
+                _MEMORY[key] = hit
+        if hit is not None:
+            return Compiled(_load(key, hit), build_ir, hit.opts, True)
+    texts = build_ir()
+    objs, opts = _compile_all(texts)
+    entry = _Entry(objs, opts, _link(objs))
     if use_cache:
         _MEMORY[key] = entry
         diskcache.write("o", key, entry.pack())
         loaded = _load(key, entry)
     else:
-        loaded = _load_library(entry.lib) if entry.lib else _engine_from_object(obj)
-    return Compiled(loaded, ir_text, opt, False)
+        loaded = _load_entry(entry)
+    return Compiled(loaded, texts, opts, False)
