@@ -196,3 +196,13 @@ def test_one_job_compiles_one_module(monkeypatch):
     assert "; ---- part" not in k.llvm_ir_optimized
     for a, b in zip(got, want, strict=True):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_parts_load_through_mcjit_without_a_linker(monkeypatch):
+    monkeypatch.setenv("SYMNET_COMPILE_JOBS", "2")
+    monkeypatch.setenv("SYMNET_LINKER", "")
+    k, got, want = _split_kernel(4.0)
+    assert not k.fn.current.compiled.native
+    assert "; ---- part 1 of 2 ----" in k.llvm_ir_optimized
+    for a, b in zip(got, want, strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
