@@ -114,7 +114,23 @@ class NativeFunction:
                               if not getattr(sym, "is_Matrix", False)]
         self._specs: dict[tuple, _Specialization] = {}
         self.threads = max(1, min(os.cpu_count() or 1, 8))
-        self.current = self._spec(())
+        self._current: _Specialization | None = None
+        if self.eager:
+            self.current = self._spec(())
+
+    #: Compile the default specialization when built (errors surface there).
+    eager = True
+
+    @property
+    def current(self) -> _Specialization:
+        """The specialization that ran last (compiled on first use)."""
+        if self._current is None:
+            self._current = self._spec(())
+        return self._current
+
+    @current.setter
+    def current(self, spec: _Specialization) -> None:
+        self._current = spec
 
     # ---------------------------------------------------------------- compile
     def _spec(self, points: tuple[int, ...]) -> _Specialization:
@@ -311,7 +327,13 @@ _EPOCH_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c
 
 
 class EpochFunction(NativeFunction):
-    """A whole SGD epoch in one native call (see :func:`emit.emit_epoch`)."""
+    """A whole SGD epoch in one native call (see :func:`emit.emit_epoch`).
+
+    Compiled on the first epoch, for that epoch's batch size (each batch
+    size gets its own step with the size built in).
+    """
+
+    eager = False
 
     def __init__(self, prog: Program, name: str, dtype: np.dtype, spec: EpochSpec):
         self.epoch_spec = spec
