@@ -9,7 +9,7 @@ import numpy as np
 import sympy as sp
 
 from . import backends
-from .api import _check_inputs, _dtype, _is_matrix, lower
+from .api import _cached_program, _check_inputs, _dtype, _is_matrix, lower
 from .graph import VARS
 from .passes import LOWERING_PASSES, run_passes
 from .runtime import bind_arguments
@@ -40,18 +40,25 @@ class SGD:
         self.extra = list(inputs)
         self.backend = backend
         self.dtype = _dtype(dtype)
-        g, loss, grads = lower(risk, self.params)
-        alpha = g.leaf(ALPHA)
-        new = []
-        for p, d in zip(self.params, grads, strict=True):
-            pid = g.find_leaf(p)
-            new.append(g.ew(VARS[0] - VARS[1] * VARS[2], [pid, alpha, d], g.shape(pid)))
-        # Untracked, the loss (and its penalty sums) is dead code per step.
-        g.outputs = [loss, *new] if track_loss else new
-        g = run_passes(g, LOWERING_PASSES)
         self.inputs = [X, Y, ALPHA, *self.extra, *self.params]
-        _check_inputs(g, self.inputs)
-        self.program = schedule(g, self.inputs)
+
+        def derive_program():
+            g, loss, grads = lower(risk, self.params)
+            alpha = g.leaf(ALPHA)
+            new = []
+            for p, d in zip(self.params, grads, strict=True):
+                pid = g.find_leaf(p)
+                new.append(g.ew(VARS[0] - VARS[1] * VARS[2], [pid, alpha, d], g.shape(pid)))
+            # Untracked, the loss (and its penalty sums) is dead code per step.
+            g.outputs = [loss, *new] if track_loss else new
+            g = run_passes(g, LOWERING_PASSES)
+            _check_inputs(g, self.inputs)
+            return schedule(g, self.inputs), []
+
+        # Derived once per machine, like compile_grad's programs.
+        self.program = _cached_program(
+            ("sgd", risk, tuple(self.params), tuple(self.inputs), sp.true if track_loss
+             else sp.false), derive_program)[0]
         if X.shape[1] != Y.shape[1] or not isinstance(X.shape[1], sp.Symbol):
             raise ValueError(f"X and Y must share a symbolic batch dimension, got {X.shape} "
                              f"and {Y.shape}")
