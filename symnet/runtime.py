@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -70,17 +71,18 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
     dims: dict[sp.Symbol, int] = {}
     arrays: list[np.ndarray | None] = [None] * len(inputs)
     points: int | None = None
-    has_matrix = any(_is_matrix(s) for s in inputs)
+    sig = _signature(tuple(inputs))
+    has_matrix = any(is_matrix for is_matrix, _, _ in sig)
     pending: list[int] = []
-    for j, (sym, v) in enumerate(zip(inputs, values, strict=True)):
+    for j, ((is_matrix, onehot, shape), v) in enumerate(zip(sig, values, strict=True)):
         name = names[j]
-        if _is_matrix(sym):
+        if is_matrix:
             raw = np.asarray(v) if not isinstance(v, np.ndarray) else v
-            if isinstance(sym, ops.OneHot) and raw.ndim == 1 and raw.dtype.kind in "iu":
+            if onehot and raw.ndim == 1 and raw.dtype.kind in "iu":
                 pending.append(j)
                 continue
             arr = _as_float_array(name, v, dtype)
-            r, c = sym.shape
+            r, c = shape
             if arr.ndim == 1 and c == 1:
                 arr = arr.reshape(-1, 1)
             elif arr.ndim == 1 and r == 1:
@@ -93,8 +95,8 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
             if 0 in arr.shape:
                 raise ShapeError(f"argument {name}: empty {arr.shape[0]} x {arr.shape[1]} "
                                  "matrix; every dimension must be at least 1")
-            _bind(name, sym.shape, arr.shape, dims)
-            if isinstance(sym, ops.OneHot):
+            _bind(name, shape, arr.shape, dims)
+            if onehot:
                 _check_distribution(name, arr)
             arrays[j] = np.ascontiguousarray(arr)
         else:
@@ -120,6 +122,19 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
     return arrays, dims, points
 
 
+@functools.lru_cache(maxsize=256)
+def _signature(inputs: tuple) -> tuple[tuple[bool, bool, tuple | None], ...]:
+    """Per declared input: (is a matrix, is OneHot, shape with Python ints)."""
+    out = []
+    for sym in inputs:
+        if _is_matrix(sym):
+            shape = tuple(int(d) if sp.sympify(d).is_Integer else d for d in sym.shape)
+            out.append((True, isinstance(sym, ops.OneHot), shape))
+        else:
+            out.append((False, False, None))
+    return tuple(out)
+
+
 def _check_distribution(name: str, arr: np.ndarray) -> None:
     """Derivatives fused for OneHot labels assume columns summing to one."""
     sums = arr.sum(axis=0)
@@ -133,7 +148,12 @@ def _check_distribution(name: str, arr: np.ndarray) -> None:
 
 def _bind(name: str, declared, actual, dims: dict) -> None:
     for axis, (d, n) in enumerate(zip(declared, actual, strict=True)):
-        if isinstance(d, int) or d.is_Integer:
+        if isinstance(d, int):
+            if d != n:
+                raise ShapeError(f"argument {name}: expected shape "
+                                 f"{declared[0]} x {declared[1]}, got {actual[0]} x {actual[1]} "
+                                 f"(axis {axis})")
+        elif d.is_Integer:
             if int(d) != n:
                 raise ShapeError(f"argument {name}: expected shape "
                                  f"{declared[0]} x {declared[1]}, got {actual[0]} x {actual[1]} "
@@ -204,7 +224,10 @@ class Kernel:
         """
         out = []
         shapes = self._output_shapes(dims)
-        taken = [a for a in arrays if isinstance(a, np.ndarray)]
+        # A backend that allocates every output afresh only needs the check
+        # for a value returned twice.
+        fresh = getattr(self.fn, "fresh_outputs", False)
+        taken = [] if fresh else [a for a in arrays if isinstance(a, np.ndarray)]
         for shape, val in zip(shapes, raw, strict=True):
             if shape is None and points is None:
                 out.append(self.dtype.type(np.reshape(val, ())))
@@ -216,7 +239,8 @@ class Kernel:
             if not (isinstance(val, np.ndarray) and val.shape == shape
                     and val.dtype == self.dtype and val.flags.c_contiguous
                     and val.flags.writeable
-                    and not any(np.may_share_memory(val, t) for t in taken)):
+                    and not any(val is t if fresh else np.may_share_memory(val, t)
+                                for t in taken)):
                 val = np.array(np.broadcast_to(val, shape), dtype=self.dtype)
             taken.append(val)
             out.append(val)

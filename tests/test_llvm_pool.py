@@ -72,3 +72,24 @@ def test_repeated_kernel_calls_return_independent_correct_outputs():
     gc.collect()
     third = k(xs, 0.5)  # recycled memory, same values as the first call
     assert np.array_equal(third[0], kept[0]) and np.array_equal(third[1], kept[1])
+
+
+def test_small_outputs_are_independent_of_each_other_inputs_and_later_calls():
+    W = sp.MatrixSymbol("W", 3, 4)
+    x = sp.MatrixSymbol("x", 4, 1)
+    # The same value twice, an input passed through, and two computed values.
+    outs = [W * x, W * x, W, sp.HadamardProduct(W, W)]
+    for be in ("llvm", "numpy"):
+        k = symnet.compile(outs, [W, x], backend=be)
+        Wv, xv = np.arange(12.0).reshape(3, 4), np.ones((4, 1))
+        first = k(Wv, xv)
+        kept = [o.copy() for o in first]
+        for a in range(len(first)):
+            assert not np.shares_memory(first[a], Wv) and not np.shares_memory(first[a], xv)
+            for b in range(a):
+                assert not np.shares_memory(first[a], first[b])
+        first[0][0, 0] = -1.0  # writing one output changes nothing else
+        assert first[1][0, 0] == kept[1][0, 0] and Wv[0, 0] == 0.0
+        k(Wv + 1.0, xv)
+        assert all(np.array_equal(o, c) for o, c in zip(first[1:], kept[1:], strict=True))
+        assert np.array_equal(first[2], Wv) and np.array_equal(first[3], Wv ** 2)

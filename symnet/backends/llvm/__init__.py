@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -16,7 +16,7 @@ from . import emit as emit_mod
 from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
 from .jit import Compiled, compile_jobs, compile_module, target_machine
-from .pool import pool
+from .pool import MIN_BYTES, pool
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
 __all__ = ["ALIGN", "MATH_FUNCTIONS", "EpochFunction", "NativeFunction", "aligned_copy",
@@ -95,6 +95,22 @@ class _Specialization:
     dims: list[sp.Symbol]
     plans: dict
     blas_threshold: int
+    calls: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Call:
+    """Per-dims buffer placement of a kernel call (see NativeFunction._call_plan)."""
+
+    n_buffers: int
+    inputs: dict[str, int]                       # input name -> argument index
+    work: list[tuple[int, int]]                  # (buffer index, workspace offset)
+    work_total: int
+    outs: list[tuple[str, int, int, tuple]]      # (name, offset, size, shape)
+    out_total: int
+    out_slots: list[tuple[int, int]]             # (buffer index, output block offset)
+    out_names: list[tuple[int, str]]             # (buffer index, output name)
+    dims: np.ndarray
 
 
 class NativeFunction:
@@ -120,6 +136,10 @@ class NativeFunction:
 
     #: Compile the default specialization when built (errors surface there).
     eager = True
+
+    #: Every output array is newly allocated (a value returned twice is the
+    #: same array object; inputs returned are copies): see Kernel._finish.
+    fresh_outputs = True
 
     @property
     def current(self) -> _Specialization:
@@ -202,35 +222,93 @@ class NativeFunction:
     def _run(self, spec: _Specialization, arrays: list, values: dict,
              out_views: dict[str, np.ndarray] | None):
         """One native call; ``out_views`` are preallocated output slices."""
-        n_in = len(self.prog.inputs)
-        key, (sizes, offsets, total) = self._layout_for(spec, values)
-        plan = spec.emitted.plan
-        work = aligned_empty(total, self.dtype)
+        key, call = self._call_plan(spec, values)
+        item = self.dtype.itemsize
+        ptr = [0] * call.n_buffers
         keep = []
-        ptrs = (ctypes.c_void_p * (len(plan.buffers) + len(spec.emitted.scratch_sizes)))()
-        buffers: dict[str, np.ndarray] = {}
-        for k, name in enumerate(plan.buffers + list(spec.emitted.scratch_sizes)):
-            if k < n_in:
-                arr = np.ascontiguousarray(arrays[k], dtype=self.dtype)
-                if arr.ndim == 0:
-                    arr = arr.reshape(1)
-            elif out_views is not None and name in out_views:
-                arr = out_views[name]
-            elif name in plan.outputs:
-                arr = aligned_empty(sizes[name], self.dtype)
-            else:
-                off = offsets[name]
-                arr = work[off:off + int(np.prod(sizes[name]))]
+        for k, a in enumerate(arrays):
+            arr = np.ascontiguousarray(a, dtype=self.dtype)
+            if arr.ndim == 0:
+                arr = arr.reshape(1)
             keep.append(arr)
-            buffers[name] = arr
-            ptrs[k] = arr.ctypes.data
-        dims_arr = np.array(key if key else [0], dtype=np.int64)
-        spec.cfunc(ctypes.addressof(ptrs), dims_arr.ctypes.data)
+            ptr[k] = arr.ctypes.data
+        if out_views is None and (call.work_total + call.out_total) * item < MIN_BYTES:
+            # Small: workspace and outputs share one allocation (one address
+            # lookup); the outputs start on a cache line after the workspace.
+            lanes = ALIGN // item
+            raw = np.empty(call.work_total + call.out_total + lanes, dtype=self.dtype)
+            addr = raw.ctypes.data
+            shift = (-addr % ALIGN) // item
+            base = addr + shift * item
+            for k, off in call.work:
+                ptr[k] = base + off * item
+            at = shift + call.work_total
+            made = {name: raw[at + off:at + off + size].reshape(shape)
+                    for name, off, size, shape in call.outs}
+            base += call.work_total * item
+            for k, off in call.out_slots:
+                ptr[k] = base + off * item
+            keep.append(raw)
+        elif out_views is None:
+            work = pool.empty(call.work_total, self.dtype)
+            base = work.ctypes.data
+            for k, off in call.work:
+                ptr[k] = base + off * item
+            block = pool.empty(max(call.out_total, 1), self.dtype)
+            base = block.ctypes.data
+            made = {name: block[off:off + size].reshape(shape)
+                    for name, off, size, shape in call.outs}
+            for k, off in call.out_slots:
+                ptr[k] = base + off * item
+            keep.append(work)
+        else:
+            work = pool.empty(call.work_total, self.dtype)
+            base = work.ctypes.data
+            for k, off in call.work:
+                ptr[k] = base + off * item
+            keep.append(work)
+            made = out_views
+            for k, name in call.out_names:
+                ptr[k] = made[name].ctypes.data
+        ptrs = np.array(ptr, dtype=np.uintp)
+        spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
         out = []
-        for name in plan.outputs:
-            arr = buffers[name]
-            out.append(arr.copy() if name in plan.inputs else arr)
+        for name in spec.emitted.plan.outputs:
+            if name in call.inputs:
+                out.append(keep[call.inputs[name]].copy())
+            else:
+                out.append(made[name])
         return tuple(out)
+
+    def _call_plan(self, spec: _Specialization, values: dict) -> tuple[tuple, _Call]:
+        """Where every buffer of a call lives for these dims (cached): inputs
+        as passed, outputs in one block, intermediates in one workspace."""
+        key, (sizes, offsets, total) = self._layout_for(spec, values)
+        call = spec.calls.get(key)
+        if call is None:
+            plan = spec.emitted.plan
+            names = plan.buffers + list(spec.emitted.scratch_sizes)
+            n_in = len(self.prog.inputs)
+            lanes = ALIGN // self.dtype.itemsize
+            outs, out_at, out_total = [], {}, 0
+            for name in plan.outputs:
+                if name in out_at or name in plan.inputs:
+                    continue
+                size = int(np.prod(sizes[name]))
+                out_at[name] = out_total
+                outs.append((name, out_total, size, tuple(sizes[name])))
+                out_total += -(-size // lanes) * lanes
+            call = spec.calls[key] = _Call(
+                n_buffers=len(names),
+                inputs={name: k for k, name in enumerate(plan.inputs)},
+                work=[(k, offsets[n]) for k, n in enumerate(names)
+                      if k >= n_in and n not in out_at],
+                work_total=-(-total // lanes) * lanes,
+                outs=outs, out_total=out_total,
+                out_slots=[(k, out_at[n]) for k, n in enumerate(names) if n in out_at],
+                out_names=[(k, n) for k, n in enumerate(names) if n in out_at],
+                dims=np.array(key if key else [0], dtype=np.int64))
+        return key, call
 
     def _layout_for(self, spec: _Specialization, values: dict) -> tuple[tuple, tuple]:
         """The dims key and (sizes, offsets, workspace size) for these dims, cached."""

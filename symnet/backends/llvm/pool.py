@@ -12,6 +12,7 @@ reuses it (already mapped, no faults). At most ``SYMNET_POOL_BYTES``
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -72,7 +73,7 @@ class OutputPool:
         """An uninitialized, aligned, C-contiguous array (pooled if large)."""
         dtype = np.dtype(dtype)
         shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or self.limit <= 0:
             raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
             start = -raw.ctypes.data % _ALIGN
