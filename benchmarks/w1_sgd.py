@@ -511,6 +511,12 @@ def _analysis(peers, sym: Peer | None, probe: dict, n: int) -> list[str]:
         "read + write all weights in the update), about 1000 cycles at 64 bytes per cycle, "
         f"i.e. roughly 0.4 µs per sample or {fmt_time(0.4e-6 * n)} per epoch at 2.6 GHz: the "
         "practical floor of a whole-epoch kernel.",
+        "Profile (perf, cpu-clock samples of the whole-epoch kernel while writing this "
+        "suite): about half of the native time is the fused W1 update loop "
+        "(W1 <- W1 - alpha (lambda W1 + delta1 x^T), 2048 entries per sample), which is "
+        "store-bound: 16 KiB written per sample at one 256-bit store per cycle is about "
+        "512 cycles (0.2 µs). Fusing that update with the next sample's W1 x (one pass over "
+        "W1 instead of two) is the remaining lever.",
     ]
     if sym is not None:
         us = sym.median / n * 1e6

@@ -347,7 +347,11 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
     if floor.ok:
         bound.append(f"Writing a fresh 17 x N array from one input with NumPy (page faults of "
                      f"the new allocation included) takes {fmt_time(floor.median)} here: the "
-                     "memory floor of any peer that returns a new output. ")
+                     "memory floor of any peer that returns output in newly mapped memory. "
+                     "symnet LLVM returns new arrays too, but takes their memory from a pool "
+                     "that recycles the outputs the caller has dropped (as here, between "
+                     "repetitions), so it pays no page faults: its floor is writing 136 MB "
+                     "(about 5-10 ms at this machine's bandwidth). ")
     bound.append("Arithmetic per point: 4 tanh, 1 exp and about 60 multiply-adds; "
                  f"at {fmt_time(sym.median) if sym else '-'} symnet LLVM spends "
                  f"{(sym.median / N * 1e9) if sym else math.nan:.0f} ns per point.")
