@@ -265,3 +265,20 @@ def test_blocked_evaluation_equals_one_call(n):
     assert abs(loss - float(want_loss)) <= 1e-13 * abs(float(want_loss))
     assert error == float(np.mean(_classes(out) != _classes(T)))
     assert len(_eval_blocks(X, T, "llvm")) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_relu_and_its_derivative_are_bitwise_the_where_forms(dtype):
+    # Signed zeros, NaN and the infinities included: x * (x > 0) and the
+    # 0/1 mask are the three-pass where() forms bit for bit.
+    x = np.array([-np.inf, -800, -1, -0.0, 0.0, 1e-300, 1, 800, np.inf, np.nan],
+                 dtype=dtype).reshape(2, 5)
+    with np.errstate(invalid="ignore"):
+        checks = [(npb.relu(x), np.where(x > 0, x, 0.0 * x))]
+        one = np.ones_like(x)
+        for h0 in (0.0, 0.5, 1.0):
+            checks.append((npb.heaviside(x, h0),
+                           np.where(x > 0, one, np.where(x < 0, 0.0 * one, h0 * one))))
+    for got, want in checks:
+        assert got.dtype == np.dtype(dtype)
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
