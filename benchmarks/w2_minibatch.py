@@ -402,7 +402,7 @@ def gemm_floor_peer(dtype: str, reps: int = 3) -> Peer:
 def run(quick: bool = False, probe: dict | None = None) -> Section:
     probe = probe or {}
     reps = 3 if quick else 5
-    rounds = 1 if quick else 2
+    rounds = 1 if quick else 3  # spread over more time: load bursts move W2 most
     text = [
         "## W2: minibatch SGD (784-256-256-10, ReLU, batch 64)",
         "",
