@@ -266,7 +266,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
          f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
     emit(f"data: {source}, {len(y_tr)} training / {len(y_va)} validation samples")
     start = time.perf_counter()
-    training_sgd(net, loss, args.lam, args.backend, args.dtype)
+    training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size)
     emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
     emit(f"{'epoch':>5}  {'train loss':>10}  {'val loss':>10}  {'val error':>9}  "
          f"{'seconds':>7}")

@@ -84,6 +84,19 @@ class SGD:
                 self.program.outputs[0] if track_loss else None,
                 list(zip(names[-len(self.params):], news, strict=True)))
 
+    def compile_for(self, batch_size: int) -> None:
+        """Generate the native epoch for ``batch_size`` now rather than on the
+        first epoch that uses it (nothing to do for the NumPy backend).
+
+        >>> from symnet.nn import MLP
+        >>> net = MLP([2, 3, 2], 'tanh')
+        >>> compile_sgd(net.risk(lam=0.0), net.params, net.X, net.labels()).compile_for(4)
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if self.native is not None:
+            self.native.compile_for(int(batch_size))
+
     def prepare(self, X: np.ndarray, Y) -> Data:
         """Check a data set once and lay it out for :meth:`epoch` (reuse it
         across epochs: the per-epoch cost is then just the native call).

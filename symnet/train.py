@@ -175,11 +175,14 @@ def training_kernel(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
 
 
 def training_sgd(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
-                 backend: str = "numpy", dtype: str = "float64") -> SGD:
+                 backend: str = "numpy", dtype: str = "float64",
+                 batch_size: int | None = None) -> SGD:
     """The compiled SGD epoch for ``net.risk(loss, lam)`` (cached on ``net``).
 
     With the LLVM backend a whole epoch, batches gathered in the shuffled
-    order and parameters updated in place, is one native call.
+    order and parameters updated in place, is one native call; given
+    ``batch_size``, its native code is generated now (otherwise on the
+    first epoch).
 
     >>> sgd = training_sgd(MLP([2, 3, 2], 'tanh'))
     >>> [str(p) for p in sgd.params]
@@ -191,6 +194,8 @@ def training_sgd(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
     if key not in cache:
         cache[key] = compile_sgd(net.risk(loss, lam), net.params, net.X, net.labels(loss),
                                  backend=backend, dtype=dtype, track_loss=False)
+    if batch_size is not None:
+        cache[key].compile_for(batch_size)
     return cache[key]
 
 
@@ -431,7 +436,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
         T_va = _targets("y_val", y_val, X_va.shape[1], n_out, dtype)
         b_va, c_va = _eval_blocks(X_va, T_va, backend), _classes(T_va)
 
-    sgd = training_sgd(net, loss, lam, backend, dtype)
+    sgd = training_sgd(net, loss, lam, backend, dtype, batch_size)
     data = sgd.prepare(X_tr, T_tr)
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)

@@ -131,3 +131,18 @@ def test_blas_sized_products_folded_into_updates(dtype):
     for a, b, s in zip(results["numpy"], results["llvm"], start, strict=True):
         assert np.allclose(a, b, **tol)
         assert not np.allclose(a, s)
+
+
+def test_compile_for_generates_the_batch_size_once():
+    net = MLP([4, 3, 2], "tanh")
+    sgd = compile_sgd(net.risk(lam=0.0), net.params, net.X, net.labels(), backend="llvm")
+    assert not sgd.native._specs  # nothing generated before an epoch or compile_for
+    sgd.compile_for(5)
+    assert list(sgd.native._specs) == [("batch", 5)]
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4, 12)), rng.integers(0, 2, 12)
+    params = [np.ascontiguousarray(v) for v in init_params(net, 0).values()]
+    sgd.epoch(X, y, np.arange(12), 5, 0.1, params)
+    assert list(sgd.native._specs) == [("batch", 5)]  # the epoch reused it
+    with pytest.raises(ValueError, match="batch_size"):
+        sgd.compile_for(0)

@@ -445,6 +445,10 @@ class EpochFunction(NativeFunction):
         self._specs[("batch", batch)] = spec
         return spec
 
+    def compile_for(self, batch: int) -> None:
+        """Compile (or load) the epoch for this batch size ahead of its first use."""
+        self.current = self._spec(("batch", int(batch)))
+
     def epoch(self, arrays: list, order: np.ndarray, batch: int, dim_values: dict) -> float:
         """Run one epoch; parameters among ``arrays`` are updated in place.
 
