@@ -269,16 +269,26 @@ def test_blocked_evaluation_equals_one_call(n):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_relu_and_its_derivative_are_bitwise_the_where_forms(dtype):
-    # Signed zeros, NaN and the infinities included: x * (x > 0) and the
-    # 0/1 mask are the three-pass where() forms bit for bit.
+    # relu: x where x > 0, NaN kept, 0 otherwise (-inf included); relu' is
+    # the 0/1 mask, bit for bit the three-pass where() form of heaviside.
     x = np.array([-np.inf, -800, -1, -0.0, 0.0, 1e-300, 1, 800, np.inf, np.nan],
                  dtype=dtype).reshape(2, 5)
-    with np.errstate(invalid="ignore"):
-        checks = [(npb.relu(x), np.where(x > 0, x, 0.0 * x))]
-        one = np.ones_like(x)
-        for h0 in (0.0, 0.5, 1.0):
-            checks.append((npb.heaviside(x, h0),
-                           np.where(x > 0, one, np.where(x < 0, 0.0 * one, h0 * one))))
-    for got, want in checks:
+    got = npb.relu(x)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, np.where(np.isnan(x) | (x > 0), x, 0.0))
+    one = np.ones_like(x)
+    for h0 in (0.0, 0.5, 1.0):
+        got = npb.heaviside(x, h0)
+        want = np.where(x > 0, one, np.where(x < 0, 0.0 * one, h0 * one))
         assert got.dtype == np.dtype(dtype)
         assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_relu_at_the_edges_is_the_same_in_both_backends(backend):
+    x = sp.Symbol("x")
+    k = symnet.compile([symnet.relu(x), sp.diff(symnet.relu(x), x)], [x], backend=backend)
+    vals = np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf, np.nan])
+    relu, drelu = k(vals)
+    np.testing.assert_array_equal(relu, [0.0, 0.0, 0.0, 0.0, 2.0, np.inf, np.nan])
+    np.testing.assert_array_equal(drelu, [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0])

@@ -58,9 +58,8 @@ def softplus(x):
 
 
 def relu(x):
-    # x * (x > 0) is bit for bit where(x > 0, x, 0.0 * x) (signed zeros,
-    # NaN and -inf * 0 included) in two passes instead of three.
-    return x * (x > 0)
+    # One pass; NaN propagates and relu(-inf) = 0 (as in the LLVM backend).
+    return np.maximum(x, 0.0)
 
 
 def leaky_relu(x, gamma):

@@ -391,7 +391,8 @@ class BodyEmitter:
     def _emit_relu(self, e):
         c = self.ctx
         x = self(e.args[0])
-        return c.select(">", x, c.const(0.0), x, c.const(0.0))
+        # Unordered ">": a NaN goes through (as in NumPy), -inf gives 0.
+        return c.b.select(c.b.fcmp_unordered(">", x, c.const(0.0)), x, c.const(0.0))
 
     def _emit_leaky_relu(self, e):
         c = self.ctx
