@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -215,8 +214,10 @@ class NativeFunction:
             result = run(*chunks[0])
         else:
             # The native call releases the GIL: the point ranges run on all cores.
-            with ThreadPoolExecutor(len(chunks)) as pool:
-                result = list(pool.map(lambda c: run(*c), chunks))[0]
+            from concurrent.futures import ThreadPoolExecutor  # only big point sets need it
+
+            with ThreadPoolExecutor(len(chunks)) as workers:
+                result = list(workers.map(lambda c: run(*c), chunks))[0]
         return tuple(outs.get(name, r) for name, r in zip(plan.outputs, result, strict=True))
 
     def _run(self, spec: _Specialization, arrays: list, values: dict,
