@@ -15,7 +15,7 @@ from . import emit as emit_mod
 from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
 from .jit import Compiled, compile_jobs, compile_module, target_machine
-from .pool import MIN_BYTES, pool
+from .pool import ALIGN, MIN_BYTES, pool
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
 __all__ = ["ALIGN", "MATH_FUNCTIONS", "EpochFunction", "NativeFunction", "aligned_copy",
@@ -52,9 +52,6 @@ def blas_address(dtype: np.dtype) -> int | None:
     return _BLAS[name]
 
 
-#: Alignment of every buffer native code allocates: a cache line, so a
-#: full-width (AVX-512) vector load never straddles two lines.
-ALIGN = 64
 
 
 def aligned_empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
@@ -250,27 +247,23 @@ class NativeFunction:
             for k, off in call.out_slots:
                 ptr[k] = base + off * item
             keep.append(raw)
-        elif out_views is None:
-            work = pool.empty(call.work_total, self.dtype)
-            base = work.ctypes.data
-            for k, off in call.work:
-                ptr[k] = base + off * item
-            block = pool.empty(max(call.out_total, 1), self.dtype)
-            base = block.ctypes.data
-            made = {name: block[off:off + size].reshape(shape)
-                    for name, off, size, shape in call.outs}
-            for k, off in call.out_slots:
-                ptr[k] = base + off * item
-            keep.append(work)
         else:
             work = pool.empty(call.work_total, self.dtype)
             base = work.ctypes.data
             for k, off in call.work:
                 ptr[k] = base + off * item
             keep.append(work)
-            made = out_views
-            for k, name in call.out_names:
-                ptr[k] = made[name].ctypes.data
+            if out_views is None:
+                block = pool.empty(max(call.out_total, 1), self.dtype)
+                base = block.ctypes.data
+                made = {name: block[off:off + size].reshape(shape)
+                        for name, off, size, shape in call.outs}
+                for k, off in call.out_slots:
+                    ptr[k] = base + off * item
+            else:
+                made = out_views
+                for k, name in call.out_names:
+                    ptr[k] = made[name].ctypes.data
         ptrs = np.array(ptr, dtype=np.uintp)
         spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
         out = []

@@ -17,14 +17,15 @@ import os
 
 import numpy as np
 
-__all__ = ["MIN_BYTES", "OutputPool", "pool"]
+__all__ = ["ALIGN", "MIN_BYTES", "OutputPool", "pool"]
 
 #: Smaller arrays come from NumPy directly: the allocator serves them from
 #: memory it already has, so there is nothing to save.
 MIN_BYTES = 1 << 18
 
-#: Every block starts on a cache line.
-_ALIGN = 64
+#: Alignment of every buffer native code gets: a cache line, so a
+#: full-width (AVX-512) vector load never straddles two lines.
+ALIGN = 64
 
 
 class _Lease:
@@ -43,7 +44,7 @@ class _Lease:
 
 
 def _address(block: np.ndarray) -> int:
-    return block.ctypes.data + (-block.ctypes.data % _ALIGN)
+    return block.ctypes.data + (-block.ctypes.data % ALIGN)
 
 
 class OutputPool:
@@ -75,19 +76,19 @@ class OutputPool:
         shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or self.limit <= 0:
-            raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
-            start = -raw.ctypes.data % _ALIGN
+            raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+            start = -raw.ctypes.data % ALIGN
             return raw[start:start + nbytes].view(dtype).reshape(shape)
         try:
             block = self._free.get(nbytes, []).pop()
         except IndexError:
-            block = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+            block = np.empty(nbytes + ALIGN, dtype=np.uint8)
         return np.asarray(_Lease(self, block, shape, dtype))
 
     def _give_back(self, block: np.ndarray) -> None:
         # Runs from a finalizer, possibly in any thread: only GIL-atomic
         # list and dict operations, no locks that could already be held.
-        nbytes = block.nbytes - _ALIGN
+        nbytes = block.nbytes - ALIGN
         if self.held() + nbytes <= self.limit:
             self._free.setdefault(nbytes, []).append(block)
 
