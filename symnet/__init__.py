@@ -11,6 +11,7 @@ from .derive import NoDependenceError
 from .frontend import UnsupportedError
 from .ops import (
     ACTIVATIONS,
+    BinaryLabels,
     Elementwise,
     OneHot,
     ShapeError,
@@ -32,7 +33,8 @@ from .ops import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "Elementwise", "GradCheck", "NoDependenceError", "OneHot", "ShapeError",
+    "ACTIVATIONS", "BinaryLabels", "Elementwise", "GradCheck", "NoDependenceError", "OneHot",
+    "ShapeError",
     "UnsupportedError", "check_grad", "compile", "compile_grad", "grad", "hard_logistic",
     "hard_tanh", "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout",
     "ones", "prelu", "relu", "softmax", "softplus", "tanh",

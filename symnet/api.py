@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from . import backends, diskcache
-from .derive import derive
+from . import backends, config, diskcache, serialize
+from .derive import NoDependenceError, derive
 from .formulas import Gradients, equations, name_layers
 from .frontend import Frontend
 from .graph import Graph
+from .identity import kernel_identity
 from .ops import ShapeError
 from .passes import FORWARD_PASSES, LOWERING_PASSES, run_passes
 from .runtime import Kernel
@@ -33,11 +30,8 @@ def _is_matrix(e) -> bool:
 
 def debug_level() -> int:
     """SYMNET_DEBUG: 1 graph after each pass, 2 + program and source,
-    3 + optimized LLVM IR, 4 + assembly."""
-    try:
-        return int(os.environ.get("SYMNET_DEBUG", "0") or 0)
-    except ValueError:
-        return 0
+    3 + optimized LLVM IR, 4 + assembly (see :mod:`symnet.config`)."""
+    return config.debug_level()
 
 
 def _debug_trace():
@@ -75,8 +69,9 @@ def _wrt_nodes(g: Graph, expr, wrt) -> list[int]:
     for w in wrt:
         i = g.find_leaf(w)
         if i is None:
-            raise ValueError(f"{expr} does not depend on {w}; its gradient would be zero. "
-                             "Remove it from the variables, or check the expression.")
+            raise NoDependenceError(f"{expr} does not depend on {w}: it does not occur in "
+                                    "the expression. Remove it from the variables, or check "
+                                    "the expression.")
         ids.append(i)
     return ids
 
@@ -187,49 +182,38 @@ def _dtype(dtype) -> np.dtype:
     return dtype
 
 
-def _source_version() -> str:
-    """Hash of symnet's sources: derived programs are cached per version."""
-    h = hashlib.sha256()
-    root = Path(__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 _PROGRAMS: dict[str, tuple[Program, list]] = {}
 
 
 def _cached_program(what: tuple, derive_program) -> tuple[Program, list]:
     """(Program, output expressions) for ``what``, derived once per machine.
 
-    Keyed by the exact SymPy structure (``srepr``) of the request and the
-    version of symnet's sources, in memory and in the disk cache, so a warm
-    process skips derivation and the passes entirely.
+    Identified by the exact SymPy structure (``srepr``) of the request and
+    the version of symnet's sources, in memory and in the disk cache, so a
+    warm process skips derivation and the passes entirely. On disk the
+    program is data (:mod:`symnet.serialize`), read back without running code.
     """
-    global _VERSION
-    if _VERSION is None:
-        _VERSION = _source_version()
-    key = hashlib.sha256((_VERSION + sp.srepr(what)).encode()).hexdigest()
-    hit = _PROGRAMS.get(key)
+    ident = kernel_identity("program", {"request": sp.srepr(what)})
+    hit = _PROGRAMS.get(ident.digest)
     if hit is None:
-        payload = diskcache.read("prog", key)
+        payload = diskcache.read("prog", ident)
         if payload is not None:
             try:
-                hit = pickle.loads(payload)
-            except Exception:  # a stale or foreign pickle: derive again
-                hit = None
+                prog, outs = serialize.loads(payload)
+                if isinstance(prog, Program) and isinstance(outs, list):
+                    hit = prog, outs
+            except (serialize.SerializeError, TypeError, ValueError):
+                hit = None  # damaged or from an older format: derive again
     if hit is None:
         hit = derive_program()
         try:
-            diskcache.write("prog", key, pickle.dumps(hit, protocol=pickle.HIGHEST_PROTOCOL))
-        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-            pass  # an unpicklable expression is derived again next time
-    _PROGRAMS[key] = hit
+            text = serialize.dumps(list(hit))
+        except serialize.SerializeError:
+            pass  # an expression symnet cannot store is derived again next time
+        else:
+            diskcache.write("prog", ident, text.encode())
+    _PROGRAMS[ident.digest] = hit
     return hit
-
-
-_VERSION: str | None = None
 
 
 def _kernel(prog: Program, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:

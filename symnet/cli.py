@@ -192,6 +192,14 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--symbolic", action="store_true",
                    help="replace the sizes by symbols n0, n1, ... (keeps the depth)")
     s.set_defaults(run=_cmd_show)
+
+    c = sub.add_parser(
+        "cache", help="show or clear the compile cache",
+        description="The on-disk compile cache ($SYMNET_CACHE_DIR, default "
+        "~/.cache/symnet; bounded by $SYMNET_CACHE_MAX_BYTES, default 1G).")
+    c.add_argument("action", choices=["info", "clear"], help="info: where it is and its size; "
+                   "clear: delete every entry")
+    c.set_defaults(run=_cmd_cache)
     return parser
 
 
@@ -354,6 +362,21 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from . import diskcache
+
+    if args.action == "clear":
+        files, freed = diskcache.clear()
+        where = diskcache.info()["path"] or "(no cache: SYMNET_CACHE_DIR is empty)"
+        print(f"removed {files} files ({freed / 2**20:.1f} MiB) from {where}")
+        return 0
+    info = diskcache.info()
+    print(f"path: {info['path'] or '-'}\nstatus: {info['status']}\n"
+          f"entries: {info['entries']} ({info['bytes'] / 2**20:.1f} MiB)\n"
+          f"bound: {info['max_bytes'] / 2**20:.0f} MiB (SYMNET_CACHE_MAX_BYTES)")
+    return 0
+
+
 # ------------------------------------------------------------------ entry point
 
 
@@ -394,7 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (ValueError, TypeError, OSError, ImportError) as exc:  # DataError is a ValueError
+    except (ValueError, TypeError, OSError, ImportError, ArithmeticError) as exc:
+        # DataError is a ValueError; a diverged training run an ArithmeticError
         print(f"symnet: error: {_message(exc)}", file=sys.stderr)
         return 1
 

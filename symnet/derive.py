@@ -20,7 +20,11 @@ __all__ = ["NoDependenceError", "PARTIALS", "RULES", "body_partials", "derive"]
 
 
 class NoDependenceError(ValueError):
-    """The differentiated expression does not depend on a requested variable."""
+    """The differentiated expression does not contain a requested variable at all
+    (raised by :func:`symnet.grad` and the compile functions, naming it).
+
+    A variable the expression uses only through piecewise-constant factors
+    (``sign``, ``Heaviside``) is not this case: its gradient is 0."""
 
 
 def _first_max(args: tuple, k: int) -> sp.Expr:
@@ -230,9 +234,7 @@ def derive(g: Graph, loss: int, wrt: list[int]) -> tuple[list[int], dict[int, in
             a = n.args[pos]
             c = _unbroadcast(g, c, g.shape(a))
             contribs.setdefault(a, []).append(c)
-    out = []
-    for w in wrt:
-        if w not in adjoint:
-            raise NoDependenceError(w)
-        out.append(adjoint[w])
+    # A variable the loss reaches only through flat pieces (sign, Heaviside,
+    # a step) got no contribution: its gradient is zero almost everywhere.
+    out = [adjoint[w] if w in adjoint else g.const(0, g.shape(w)) for w in wrt]
     return out, adjoint

@@ -196,9 +196,15 @@ class MLP:
         return [W for layer in self.layers for W in layer.weights]
 
     def labels(self, loss: str = "cross_entropy") -> sp.MatrixSymbol:
-        """The label matrix Y (one-hot columns for cross-entropy)."""
+        """The label matrix Y: one-hot columns for cross-entropy, entries in
+        [0, 1] for binary cross-entropy, any numbers otherwise (see
+        :mod:`symnet.targets`)."""
         shape = (self.sizes[-1], self.batch)
-        return ops.OneHot("Y", *shape) if loss == "cross_entropy" else sp.MatrixSymbol("Y", *shape)
+        if loss == "cross_entropy":
+            return ops.OneHot("Y", *shape)
+        if loss == "binary_cross_entropy":
+            return ops.BinaryLabels("Y", *shape)
+        return sp.MatrixSymbol("Y", *shape)
 
     def loss(self, loss: str = "cross_entropy") -> sp.Expr:
         """Mean loss over the batch."""

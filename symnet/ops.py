@@ -11,6 +11,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "BinaryLabels",
     "Elementwise",
     "log_softmax",
     "logsumexp",
@@ -400,6 +401,15 @@ class OneHot(sp.MatrixSymbol):
     >>> Y = OneHot('Y', 10, sp.Symbol('m'))
     >>> Y.shape
     (10, m)
+    """
+
+
+class BinaryLabels(sp.MatrixSymbol):
+    """A target matrix whose entries lie in [0, 1]: 0/1 labels or probabilities
+    (the targets of a logistic output with binary cross-entropy).
+
+    >>> BinaryLabels('Y', 1, sp.Symbol('m')).shape
+    (1, m)
     """
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from . import ops
+from . import targets
 from .ops import ShapeError
 from .schedule import Program
 
@@ -28,19 +28,6 @@ def _as_float_array(name: str, value, dtype) -> np.ndarray:
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise TypeError(f"argument {name}: expected real numbers, got dtype {arr.dtype}")
     return arr.astype(dtype, copy=False)
-
-
-def _onehot(name: str, labels: np.ndarray, rows) -> np.ndarray:
-    if rows is None or not sp.sympify(rows).is_Integer:
-        raise ShapeError(f"argument {name}: integer labels need a known number of classes; "
-                         f"declare {name} with a number of rows, not {rows}")
-    rows = int(rows)
-    if labels.size and (labels.min() < 0 or labels.max() >= rows):
-        raise ValueError(f"argument {name}: labels must lie in 0..{rows - 1}, got "
-                         f"{labels.min()}..{labels.max()}")
-    out = np.zeros((rows, labels.shape[0]))
-    out[labels, np.arange(labels.shape[0])] = 1.0
-    return out
 
 
 def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
@@ -74,12 +61,13 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
     sig = _signature(tuple(inputs))
     has_matrix = any(is_matrix for is_matrix, _, _ in sig)
     pending: list[int] = []
-    for j, ((is_matrix, onehot, shape), v) in enumerate(zip(sig, values, strict=True)):
+    for j, ((is_matrix, kind, shape), v) in enumerate(zip(sig, values, strict=True)):
         name = names[j]
         if is_matrix:
             raw = np.asarray(v) if not isinstance(v, np.ndarray) else v
-            if onehot and raw.ndim == 1 and raw.dtype.kind in "iu":
-                pending.append(j)
+            if (kind == "onehot" and raw.ndim == 1 and raw.dtype.kind in "iufb"
+                    and shape[0] != 1):
+                pending.append(j)  # class labels: one-hot once the classes are known
                 continue
             arr = _as_float_array(name, v, dtype)
             r, c = shape
@@ -96,8 +84,8 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
                 raise ShapeError(f"argument {name}: empty {arr.shape[0]} x {arr.shape[1]} "
                                  "matrix; every dimension must be at least 1")
             _bind(name, shape, arr.shape, dims)
-            if onehot:
-                _check_distribution(name, arr)
+            if kind != "real":
+                targets.check_targets(f"argument {name}", kind, arr)
             arrays[j] = np.ascontiguousarray(arr)
         else:
             arr = _as_float_array(name, v, dtype)
@@ -116,34 +104,26 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
         labels = np.asarray(values[j])
         r = sym.shape[0]
         rows = dims.get(r, r) if isinstance(r, sp.Symbol) else r
-        arr = _onehot(name, labels, rows if not isinstance(rows, sp.Symbol) else None)
+        if rows is None or not sp.sympify(rows).is_Integer:
+            raise ShapeError(f"argument {name}: integer labels need a known number of "
+                             f"classes; declare {name} with a number of rows, not {rows}")
+        arr = targets.onehot_from_labels(f"argument {name}", labels, int(rows), dtype)
         _bind(name, sym.shape, arr.shape, dims)
-        arrays[j] = arr.astype(dtype)
+        arrays[j] = arr
     return arrays, dims, points
 
 
 @functools.lru_cache(maxsize=256)
-def _signature(inputs: tuple) -> tuple[tuple[bool, bool, tuple | None], ...]:
-    """Per declared input: (is a matrix, is OneHot, shape with Python ints)."""
+def _signature(inputs: tuple) -> tuple[tuple[bool, str, tuple | None], ...]:
+    """Per declared input: (is a matrix, target kind, shape with Python ints)."""
     out = []
     for sym in inputs:
         if _is_matrix(sym):
             shape = tuple(int(d) if sp.sympify(d).is_Integer else d for d in sym.shape)
-            out.append((True, isinstance(sym, ops.OneHot), shape))
+            out.append((True, targets.kind_of(sym), shape))
         else:
-            out.append((False, False, None))
+            out.append((False, "real", None))
     return tuple(out)
-
-
-def _check_distribution(name: str, arr: np.ndarray) -> None:
-    """Derivatives fused for OneHot labels assume columns summing to one."""
-    sums = arr.sum(axis=0)
-    tol = 1e-6 if arr.dtype == np.float64 else 1e-4
-    if not (np.all(np.abs(sums - 1) <= tol) and np.all(arr >= 0)):
-        bad = int(np.argmax(np.abs(sums - 1) > tol)) if np.any(np.abs(sums - 1) > tol) else -1
-        where = f"column {bad} sums to {sums[bad]:g}" if bad >= 0 else "it has negative entries"
-        raise ValueError(f"argument {name}: a OneHot label matrix needs non-negative columns "
-                         f"that each sum to 1 ({where}); pass integer labels or one-hot columns")
 
 
 def _bind(name: str, declared, actual, dims: dict) -> None:
@@ -232,6 +212,7 @@ class Kernel:
             if shape is None and points is None:
                 out.append(self.dtype.type(np.reshape(val, ())))
                 continue
+            given = val  # the backend's object (a reshape below is a new view of it)
             if shape is None:
                 shape = (points,)
                 if np.ndim(val):
@@ -239,10 +220,10 @@ class Kernel:
             if not (isinstance(val, np.ndarray) and val.shape == shape
                     and val.dtype == self.dtype and val.flags.c_contiguous
                     and val.flags.writeable
-                    and not any(val is t if fresh else np.may_share_memory(val, t)
+                    and not any(given is t if fresh else np.may_share_memory(val, t)
                                 for t in taken)):
                 val = np.array(np.broadcast_to(val, shape), dtype=self.dtype)
-            taken.append(val)
+            taken.append(given if fresh else val)
             out.append(val)
         return out
 

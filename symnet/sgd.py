@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from . import backends
+from . import backends, targets
 from .api import _cached_program, _check_inputs, _dtype, _is_matrix, lower
 from .graph import VARS
 from .passes import LOWERING_PASSES, run_passes
@@ -106,15 +106,17 @@ class SGD:
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D (features x samples) array, got shape {X.shape}")
+        if X.dtype == object or X.dtype.kind not in "biuf":
+            raise TypeError(f"X must hold numbers, got dtype {X.dtype}")
         Xa = np.ascontiguousarray(X, dtype=self.dtype)
+        targets.check_finite("X", Xa)
         rows = int(self.Y.shape[0]) if sp.sympify(self.Y.shape[0]).is_Integer else None
-        Y = np.asarray(Y)
-        if Y.ndim == 1 and rows is None:
-            raise ValueError("integer labels need Y declared with a number of rows")
-        Ya = _full_labels(Y, rows or 0, self.dtype)
+        # Every target is checked here, once per data set (the epochs then
+        # run without looking at them again).
+        Ya = targets.labels_to_targets("Y", targets.kind_of(self.Y), Y, rows, self.dtype)
         if Ya.shape[1] != Xa.shape[1]:
             raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
-        # Validate shapes, dtypes and labels on the first sample.
+        # Shapes against the declared symbols, on the first sample.
         bind_arguments(self.inputs[:2], (Xa[:, :1], Ya[:, :1]), {}, self.dtype)
         return Data(Xa, Ya, _aligned_rows(Xa), _aligned_rows(Ya))
 
@@ -175,15 +177,6 @@ def _aligned_rows(a: np.ndarray) -> np.ndarray:
     out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape[::-1])
     out[...] = a.T
     return out
-
-
-def _full_labels(Y, rows: int, dtype) -> np.ndarray:
-    Y = np.asarray(Y)
-    if Y.ndim == 1:
-        out = np.zeros((rows, Y.shape[0]), dtype=dtype)
-        out[Y.astype(np.int64), np.arange(Y.shape[0])] = 1.0
-        return out
-    return np.ascontiguousarray(Y, dtype=dtype)
 
 
 def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixSymbol,

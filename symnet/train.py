@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from . import targets
 from .api import compile as compile_kernel
 from .api import compile_grad
 from .nn import LOSSES, MLP
@@ -20,6 +21,7 @@ from .runtime import Kernel
 from .sgd import SGD, compile_sgd
 
 __all__ = [
+    "DivergedError",
     "FitResult",
     "History",
     "accuracy",
@@ -136,6 +138,20 @@ class FitResult:
         if not self.history.val_error:
             return math.nan
         return self.history.val_error[self.best_epoch - 1]
+
+
+class DivergedError(ArithmeticError):
+    """Training produced a non-finite loss or parameters: :func:`fit` stops.
+
+    ``epoch`` is the epoch (1-based) that diverged and ``result`` a
+    :class:`FitResult` with the history up to it and the parameters of the
+    best finite epoch before it (the initial ones if there was none).
+    """
+
+    def __init__(self, message: str, epoch: int, result: FitResult):
+        super().__init__(message)
+        self.epoch = epoch
+        self.result = result
 
 
 # ------------------------------------------------------------------ kernels
@@ -298,8 +314,9 @@ def _as_rows(name: str, X, n_in: int, dtype) -> np.ndarray:
     return X.astype(dtype)
 
 
-def _targets(name: str, y, n_samples: int, n_out: int, dtype) -> np.ndarray:
-    """Targets as an n_out x n matrix: one-hot columns for integer labels."""
+def _targets(name: str, y, n_samples: int, n_out: int, kind: str, dtype) -> np.ndarray:
+    """Targets as a checked n_out x n matrix (:mod:`symnet.targets`): one-hot
+    columns for integer labels, or the rows of an (n, n_out) target matrix."""
     y = np.asarray(y)
     if y.shape[:1] != (n_samples,):
         raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} entries but there are "
@@ -308,22 +325,11 @@ def _targets(name: str, y, n_samples: int, n_out: int, dtype) -> np.ndarray:
         if y.shape[1] != n_out:
             raise ValueError(f"{name} has {y.shape[1]} targets per sample but the network has "
                              f"{n_out} outputs")
-        return np.ascontiguousarray(y.T, dtype=dtype)
-    if y.ndim != 1:
+        y = y.T
+    elif y.ndim != 1:
         raise ValueError(f"{name} must be 1-D labels or 2-D (samples x outputs) targets, got "
                          f"shape {y.shape}")
-    if y.dtype.kind == "f" and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iub":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if n_out == 1:
-        return y.astype(dtype).reshape(1, -1)
-    if y.min() < 0 or y.max() >= n_out:
-        raise ValueError(f"{name}: labels must lie in 0..{n_out - 1} for {n_out} outputs, got "
-                         f"{y.min()}..{y.max()}")
-    T = np.zeros((n_out, n_samples), dtype=dtype)
-    T[y, np.arange(n_samples)] = 1.0
-    return T
+    return targets.labels_to_targets(name, kind, y, n_out, dtype)
 
 
 def _classes(outputs: np.ndarray) -> np.ndarray:
@@ -369,6 +375,19 @@ def _evaluate(kernel: Kernel, blocks: list[tuple[np.ndarray, ...]], classes: np.
     return total / classes.shape[0], float(np.mean(np.concatenate(predicted) != classes))
 
 
+def _non_finite(train_loss: float, val_loss: float, params: list[np.ndarray],
+                names: list[str]) -> str | None:
+    """What went non-finite after an epoch, or None."""
+    if not math.isfinite(train_loss):
+        return f"the training loss is {train_loss}"
+    if not math.isfinite(val_loss):
+        return f"the validation loss is {val_loss}"
+    for name, p in zip(names, params, strict=True):
+        if not np.isfinite(p).all():
+            return f"parameter {name} has non-finite entries"
+    return None
+
+
 def _learning_rate(schedule: Schedule | None, alpha: float, epoch: int) -> float:
     lr = alpha if schedule is None else schedule(epoch)
     try:
@@ -406,7 +425,9 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     With validation data, the epoch with the lowest validation error is the
     best; training stops when it has not decreased for ``patience`` epochs
     (``patience=None``: never), and the best parameters are returned. Same
-    seed, same trajectory. ``callback(history)`` runs after every epoch;
+    seed, same trajectory. A non-finite loss or parameter ends training with
+    :class:`DivergedError` (naming the epoch; its ``result`` holds the best
+    finite parameters). ``callback(history)`` runs after every epoch;
     ``progress`` shows a tqdm bar. ``init`` gives starting values for some or
     all parameters (by name) instead of the random initialization.
 
@@ -428,12 +449,15 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     dtype = np.dtype(dtype)
     n_in, n_out = _io_sizes(net)
     X_tr = np.ascontiguousarray(_as_rows("X", X, n_in, dtype).T)
-    T_tr = _targets("y", y, X_tr.shape[1], n_out, dtype)
+    targets.check_finite("X", X_tr)
+    kind = targets.kind_of(net.labels(loss))
+    T_tr = _targets("y", y, X_tr.shape[1], n_out, kind, dtype)
     b_tr, c_tr = _eval_blocks(X_tr, T_tr, backend), _classes(T_tr)
     validate = X_val is not None
     if validate:
         X_va = np.ascontiguousarray(_as_rows("X_val", X_val, n_in, dtype).T)
-        T_va = _targets("y_val", y_val, X_va.shape[1], n_out, dtype)
+        targets.check_finite("X_val", X_va)
+        T_va = _targets("y_val", y_val, X_va.shape[1], n_out, kind, dtype)
         b_va, c_va = _eval_blocks(X_va, T_va, backend), _classes(T_va)
 
     sgd = training_sgd(net, loss, lam, backend, dtype, batch_size)
@@ -449,6 +473,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
 
     history = History()
     best_epoch, best_error, best_params = 0, math.inf, [p.copy() for p in params]
+    last_params = best_params  # without validation: the last finite epoch's
     stopped_early, since_best = False, 0
     bar = None
     if progress:
@@ -472,6 +497,17 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
             history._append(epoch=epoch, train_loss=train_loss, train_error=train_error,
                             val_loss=val_loss, val_error=val_error, lr=lr,
                             seconds=time.perf_counter() - start)
+            bad = _non_finite(train_loss, val_loss if validate else 0.0, params, names)
+            if bad is not None:
+                if not validate:
+                    best_params = last_params
+                raise DivergedError(
+                    f"training diverged in epoch {epoch}: {bad} (learning rate {lr:g}); "
+                    f"try a smaller learning rate such as alpha={lr / 10:g}", epoch,
+                    FitResult(dict(zip(names, best_params, strict=True)), history,
+                              best_epoch, False, sgd))
+            if not validate:
+                last_params = [p.copy() for p in params]
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.4f}",
                                 val_error=f"{val_error:.4f}" if validate else "-")

@@ -109,7 +109,7 @@ def test_integer_labels_out_of_range():
     k = symnet.compile([R], [net.X, net.labels(), *net.params])
     args = [np.zeros((3, 2)), np.zeros((3, 1))]
     assert np.isfinite(k(np.ones((2, 2)), np.array([0, 2]), *args)[0])
-    with pytest.raises(ValueError, match="argument Y: labels must lie in 0..2"):
+    with pytest.raises(ValueError, match="argument Y: class labels must lie in 0..2"):
         k(np.ones((2, 2)), np.array([0, 3]), *args)
 
 

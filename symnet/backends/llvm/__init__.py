@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import sympy as sp
 from llvmlite import ir
 
+from ...identity import Identity, kernel_identity
 from ...schedule import Program
 from . import emit as emit_mod
 from .emit import Emitted, EpochSpec, emit_epoch, layout
 from .emit import emit as emit_module
-from .jit import Compiled, compile_jobs, compile_module, target_machine
+from .jit import Compiled, compile_jobs, compile_module, target_fingerprint, target_machine
 from .pool import ALIGN, MIN_BYTES, pool
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
@@ -81,6 +82,44 @@ def aligned_copy(a: np.ndarray, dtype=None) -> np.ndarray:
 
 
 _PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+@dataclass(frozen=True)
+class ModuleRequest:
+    """Everything the emitter reads to build one module -- and so, serialized
+    whole, the module's identity (its cache key): a field added here is part
+    of the key without anyone having to remember it."""
+
+    program: Program
+    name: str
+    dtype: str                               # numpy dtype name
+    shapes: tuple[tuple[str, tuple], ...]    # point-wise buffers' shapes (sorted)
+    dims: tuple[sp.Symbol, ...]              # order of the dims array
+    gemm: str                                # global holding the ?gemm pointer
+    blas_threshold: int
+    parts: int                               # extra modules compiled in parallel
+    target: str                              # host CPU, llvmlite, loader
+    epoch: EpochSpec | None = None           # a whole-epoch driver around the step
+
+    def identity(self) -> Identity:
+        return kernel_identity("llvm-module", {f.name: getattr(self, f.name)
+                                               for f in fields(self)})
+
+    def emit_ir(self) -> list[str]:
+        """The module's IR texts (main part first)."""
+        tm = target_machine()
+        elem = ir.DoubleType() if np.dtype(self.dtype) == np.float64 else ir.FloatType()
+        common = dict(gemm=self.gemm, triple=tm.triple, data_layout=str(tm.target_data),
+                      parts=self.parts, blas_threshold=self.blas_threshold)
+        if self.epoch is not None:
+            em = emit_epoch(self.program, self.name, elem, self.epoch, **common)
+        else:
+            em = emit_module(self.program, self.name, elem, dict(self.shapes),
+                             dims=list(self.dims), **common)
+        return [str(m) for m in em.modules]
+
+    def compile(self) -> Compiled:
+        return compile_module(self.identity(), self.emit_ir)
 
 
 @dataclass
@@ -164,22 +203,13 @@ class NativeFunction:
                 if s.shape == (1, 1) and any(a in pointwise for a in s.args):
                     shapes[s.out] = (1, POINTS)
                     pointwise.add(s.out)
-        parts = compile_jobs() - 1
-
-        def build_ir() -> list[str]:
-            tm = target_machine()
-            em = emit_module(self.prog, self.name, self.elem, shapes, gemm=GEMM_SLOT[self.dtype],
-                             triple=tm.triple, data_layout=str(tm.target_data), dims=dims,
-                             parts=parts)
-            return [str(m) for m in em.modules]
-
-        key = "\n".join(["kernel", self.name, str(self.elem), repr(sorted(shapes.items())),
-                         repr(dims), f"blas>={emit_mod.BLAS_THRESHOLD}", f"parts={parts}",
-                         str(self.prog)])
-        compiled = compile_module(key, build_ir)
+        request = ModuleRequest(self.prog, self.name, self.dtype.name,
+                                tuple(sorted(shapes.items())), tuple(dims), GEMM_SLOT[self.dtype],
+                                emit_mod.BLAS_THRESHOLD, compile_jobs() - 1, target_fingerprint())
+        compiled = request.compile()
         emitted = layout(self.prog, shapes)
         cfunc = _PROTO(compiled.address(self.name))
-        spec = _Specialization(emitted, compiled, cfunc, dims, {}, emit_mod.BLAS_THRESHOLD)
+        spec = _Specialization(emitted, compiled, cfunc, dims, {}, request.blas_threshold)
         self._specs[points] = spec
         return spec
 
@@ -194,8 +224,11 @@ class NativeFunction:
             return self._run(spec, arrays, values, None)
         n = int(np.shape(arrays[points[0]])[0])
         plan = spec.emitted.plan
+        # Point-wise outputs computed here get one array for all chunks; an
+        # input returned as an output is copied whole below (never a buffer
+        # the kernel does not write).
         outs = {name: aligned_empty(n, self.dtype) for name in plan.outputs
-                if spec.emitted.plan.shapes[name] == (1, POINTS)}
+                if name not in plan.inputs and plan.shapes[name] == (1, POINTS)}
         parts = self.threads if n >= PARALLEL_POINTS else 1
         bounds = np.linspace(0, n, parts + 1).astype(int)
         chunks = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
@@ -215,7 +248,10 @@ class NativeFunction:
 
             with ThreadPoolExecutor(len(chunks)) as workers:
                 result = list(workers.map(lambda c: run(*c), chunks))[0]
-        return tuple(outs.get(name, r) for name, r in zip(plan.outputs, result, strict=True))
+        given = {name: k for k, name in enumerate(plan.inputs)}
+        return tuple(np.array(arrays[given[name]], dtype=self.dtype) if name in given
+                     else outs.get(name, r)
+                     for name, r in zip(plan.outputs, result, strict=True))
 
     def _run(self, spec: _Specialization, arrays: list, values: dict,
              out_views: dict[str, np.ndarray] | None):
@@ -261,7 +297,12 @@ class NativeFunction:
                 for k, off in call.out_slots:
                     ptr[k] = base + off * item
             else:
-                made = out_views
+                # Outputs that are not point-wise (a constant, a value of
+                # matrix inputs only) get arrays of their own.
+                made = dict(out_views)
+                for name, _, _, shape in call.outs:
+                    if name not in made:
+                        made[name] = aligned_empty(shape, self.dtype)
                 for k, name in call.out_names:
                     ptr[k] = made[name].ctypes.data
         ptrs = np.array(ptr, dtype=np.uintp)
@@ -419,23 +460,15 @@ class EpochFunction(NativeFunction):
         if hit is not None:
             return hit
         epoch_spec = replace(self.epoch_spec, batch_size=batch)
-
-        parts = compile_jobs() - 1
-
-        def build_ir() -> list[str]:
-            tm = target_machine()
-            em = emit_epoch(self.prog, self.name, self.elem, epoch_spec,
-                            gemm=GEMM_SLOT[self.dtype], triple=tm.triple,
-                            data_layout=str(tm.target_data), parts=parts)
-            return [str(m) for m in em.modules]
-
-        key = "\n".join(["epoch", self.name, str(self.elem), repr(epoch_spec),
-                         f"blas>={emit_mod.BLAS_THRESHOLD}", f"parts={parts}", str(self.prog)])
-        compiled = compile_module(key, build_ir)
+        request = ModuleRequest(self.prog, self.name, self.dtype.name, (),
+                                tuple(self.prog.dims), GEMM_SLOT[self.dtype],
+                                emit_mod.BLAS_THRESHOLD, compile_jobs() - 1, target_fingerprint(),
+                                epoch=epoch_spec)
+        compiled = request.compile()
         emitted = layout(self.prog)
         cfunc = _EPOCH_PROTO(compiled.address(self.name))
         spec = _Specialization(emitted, compiled, cfunc, list(self.prog.dims), {},
-                               emit_mod.BLAS_THRESHOLD)
+                               request.blas_threshold)
         self._specs[("batch", batch)] = spec
         return spec
 

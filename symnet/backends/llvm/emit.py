@@ -868,8 +868,8 @@ BLAS_THRESHOLD = 32 * 32 * 32
 
 
 def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
-                 update: Update | None = None) -> None:
-    """Loops for small products; above BLAS_THRESHOLD a call through the
+                 update: Update | None = None, threshold: int = BLAS_THRESHOLD) -> None:
+    """Loops for small products; from ``threshold`` multiply-adds on a call through the
     global function pointer ``gemm`` -- when the runtime has filled it in.
 
     With ``update`` the product is not stored: it goes straight into the
@@ -894,7 +894,7 @@ def _emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
     fnty = ir.FunctionType(ir.VoidType(), [PTR] * 13).as_pointer()
     fptr = b.load(slot, typ=fnty)
     work = b.mul(b.mul(rows, cols), inner)
-    small = b.icmp_signed("<", work, I64(BLAS_THRESHOLD))
+    small = b.icmp_signed("<", work, I64(threshold))
     unset = b.icmp_unsigned("==", fptr, ir.Constant(fnty, None))
     # BLAS takes 32-bit sizes: anything larger stays with the loops.
     big = b.icmp_signed(">", b.select(b.icmp_signed(">", rows, cols), rows, cols),
@@ -1060,11 +1060,13 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
          dims: list[sp.Symbol] | None = None, module: ir.Module | None = None,
          parts: int | list[ir.Module] = 0,
          const_dims: dict | None = None, inplace: dict | None = None,
-         buffer_order: list[str] | None = None) -> Emitted:
+         buffer_order: list[str] | None = None, blas_threshold: int | None = None) -> Emitted:
     """Build the module for a program; ``gemm`` names the global that holds a
     ?gemm function pointer (null: loops only);
     ``dims`` orders the values of the kernel's dims array (default prog.dims);
-    ``const_dims`` fixes some dims at compile time; ``module`` adds to one.
+    ``const_dims`` fixes some dims at compile time; ``module`` adds to one;
+    products of at least ``blas_threshold`` multiply-adds (default
+    BLAS_THRESHOLD) call BLAS when its pointer is set.
     ``parts`` (a count, or modules from :func:`new_parts`) take a share of
     the group functions,
     balanced by estimated compile cost, so the modules can be compiled in
@@ -1133,7 +1135,8 @@ def emit(prog: Program, name: str, elem: ir.Type, shapes: dict | None = None,
         elif s.op in ("softmax", "log_softmax", "logsumexp"):
             _emit_column(f.ctx, f.ptr, s, p.shapes, scratch[s.out])
         elif s.op == "matmul":
-            _emit_matmul(f.ctx, f.ptr, s, p.shapes, gemm, update)
+            _emit_matmul(f.ctx, f.ptr, s, p.shapes, gemm, update,
+                         BLAS_THRESHOLD if blas_threshold is None else blas_threshold)
         else:
             emitters[s.op](f.ctx, f.ptr, s, p.shapes)
         f.ctx.b.ret_void()
@@ -1157,7 +1160,7 @@ class EpochSpec:
 
 def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
                gemm: str | None = None, triple: str = "", data_layout: str = "",
-               parts: int = 0) -> Emitted:
+               parts: int = 0, blas_threshold: int | None = None) -> Emitted:
     """A whole epoch of SGD in one native function.
 
     ``void NAME(T** bufs, i64* dims, T* X, T* Y, i64* order, i64 n, i64 batch, T* loss)``:
@@ -1171,12 +1174,13 @@ def emit_epoch(prog: Program, name: str, elem: ir.Type, spec: EpochSpec,
     # the rest are copied after each step.
     wanted = {new: param for param, new in spec.updates}
     em = emit(prog, f"{name}.step", elem, gemm=gemm, triple=triple, data_layout=data_layout,
-              inplace=wanted, parts=parts)
+              inplace=wanted, parts=parts, blas_threshold=blas_threshold)
     module = em.module
     # The step again with m fixed to the batch size: every full batch runs
     # code whose loop bounds are all compile-time constants.
     em_b = emit(prog, f"{name}.stepB", elem, gemm=gemm, module=module, parts=em.parts,
                 const_dims={spec.batch: spec.batch_size}, inplace=wanted,
+                blas_threshold=blas_threshold,
                 buffer_order=em.plan.buffers + list(em.scratch_sizes))
     step_b = module.globals[f"{name}.stepB"]
     p = em.plan

@@ -12,23 +12,24 @@ linker the object goes to an MCJIT engine instead.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import llvmlite
 
-from ... import diskcache
+from ... import config, diskcache
+from ...identity import Identity
 
 __all__ = ["Compiled", "compile_jobs", "compile_module", "host_cpu", "linker",
-           "target_machine"]
+           "target_fingerprint", "target_machine"]
 
 _LLVM: Any = None
 
@@ -69,7 +70,7 @@ def linker() -> str | None:
     True
     >>> del os.environ["SYMNET_LINKER"]
     """
-    name = os.environ.get("SYMNET_LINKER", "cc")
+    name = config.linker_name()
     if not name or sys.platform != "linux":
         return None
     return shutil.which(name)
@@ -83,8 +84,8 @@ def _join(parts: list[str]) -> str:
 
 
 def compile_jobs() -> int:
-    """Processes that compile the parts of a module at once: ``$SYMNET_COMPILE_JOBS``,
-    default the usable cores (at most 2); parallel compiling needs fork().
+    """Processes that compile the parts of a module at once (``$SYMNET_COMPILE_JOBS``,
+    see :mod:`symnet.config`); parallel compiling needs fork().
 
     >>> import os
     >>> os.environ["SYMNET_COMPILE_JOBS"] = "1"
@@ -92,15 +93,7 @@ def compile_jobs() -> int:
     1
     >>> del os.environ["SYMNET_COMPILE_JOBS"]
     """
-    if sys.platform != "linux" or not hasattr(os, "fork"):
-        return 1
-    env = os.environ.get("SYMNET_COMPILE_JOBS")
-    if env:
-        try:
-            return max(1, min(int(env), 8))
-        except ValueError:
-            raise ValueError(f"SYMNET_COMPILE_JOBS must be an integer, got {env!r}") from None
-    return max(1, min(len(os.sched_getaffinity(0)), 2))
+    return config.compile_jobs()
 
 
 class Compiled:
@@ -212,18 +205,6 @@ _MEMORY: dict[str, _Entry] = {}
 _LOADED: dict[str, Any] = {}
 
 
-def _code_version() -> str:
-    """Hash of the code that turns a program into IR: a change rebuilds."""
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in ("emit.py", "vecmath.py", "jit.py", "__init__.py"):
-        h.update((here / name).read_bytes())
-    return h.hexdigest()
-
-
-_CODE_VERSION = _code_version()
-
-
 def _host_fingerprint() -> str:
     """What the generated code depends on about this host, read without LLVM.
 
@@ -256,17 +237,14 @@ def _host_fingerprint() -> str:
 _HOST: str | None = None
 
 
-def _key(key_text: str) -> str:
-    from ... import __version__
-
+def target_fingerprint() -> str:
+    """What generated code depends on besides its request: the host CPU (as
+    :func:`_host_fingerprint` reads it), llvmlite's library, and how objects
+    are loaded (the linker, or MCJIT)."""
     global _HOST
     if _HOST is None:
         _HOST = _host_fingerprint()
-    h = hashlib.sha256()
-    for part in (key_text, _CODE_VERSION, _HOST, __version__, linker() or "mcjit"):
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()
+    return f"{_HOST}\0{linker() or 'mcjit'}"
 
 
 def _link(objs: list[bytes]) -> bytes:
@@ -294,21 +272,51 @@ def _link(objs: list[bytes]) -> bytes:
         return so.read_bytes()
 
 
-def _load_library(lib: bytes) -> ctypes.CDLL:
-    """dlopen exactly these (already verified) bytes.
+def _load_library(lib: bytes) -> ctypes.CDLL | None:
+    """dlopen exactly these (already verified) bytes, or None if no folder
+    lets us (full, or mounted noexec).
 
     They go to a new private file that is unlinked once mapped: a path is
     never reused (the dynamic loader would hand back an earlier library
     of the same name) and nothing can change the bytes between the check
-    and the load.
+    and the load. The file lives in the cache's private ``lib`` folder, else
+    in the temporary folder.
     """
-    fd, path = tempfile.mkstemp(prefix="symnet-", suffix=".so")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(lib)
-        return ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
-    finally:
-        os.unlink(path)
+    tried = []
+    for where in (diskcache.library_dir(), tempfile.gettempdir()):
+        if where is None:
+            continue
+        path = None
+        try:
+            fd, path = tempfile.mkstemp(prefix="symnet-", suffix=".so", dir=where)
+            with os.fdopen(fd, "wb") as f:
+                f.write(lib)
+            return _dlopen(path)
+        except OSError as exc:
+            tried.append(f"{where} ({exc.strerror or exc})")
+        finally:
+            if path is not None:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+    _warn_mcjit_once("symnet: cannot load compiled libraries from "
+                     f"{' or '.join(tried)}; running kernels through MCJIT instead")
+    return None
+
+
+def _dlopen(path: str) -> ctypes.CDLL:
+    return ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
+
+
+_WARNED_MCJIT = False
+
+
+def _warn_mcjit_once(message: str) -> None:
+    global _WARNED_MCJIT
+    if not _WARNED_MCJIT:
+        _WARNED_MCJIT = True
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 def _engine_from_objects(objs: list[bytes]) -> Any:
@@ -322,7 +330,11 @@ def _engine_from_objects(objs: list[bytes]) -> Any:
 
 
 def _load_entry(entry: _Entry) -> Any:
-    return _load_library(entry.lib) if entry.lib else _engine_from_objects(entry.objs)
+    if entry.lib:
+        lib = _load_library(entry.lib)
+        if lib is not None:
+            return lib
+    return _engine_from_objects(entry.objs)
 
 
 def _load(key: str, entry: _Entry) -> Any:
@@ -420,21 +432,22 @@ def _compile_all(texts: list[str]) -> tuple[list[bytes], list[str]]:
     return [o for o, _ in results], [t for _, t in results]
 
 
-def compile_module(key_text: str, build_ir: Callable[[], list[str]],
+def compile_module(ident: Identity, build_ir: Callable[[], list[str]],
                    use_cache: bool = True) -> Compiled:
     """Optimize (O3, host CPU), generate and load a module, through the caches.
 
-    ``key_text`` describes the module completely (with this code's version
-    it names the cache entry); ``build_ir`` emits its IR -- the texts of
-    its parts, main part first, compiled in parallel and linked together --
-    and is called only on a miss. Code is generated once, as object files
-    that both the cache and the loader take; assembly only when asked for.
+    ``ident`` is the module's identity (:func:`symnet.identity.kernel_identity`
+    of everything ``build_ir`` reads); ``build_ir`` emits its IR -- the texts
+    of its parts, main part first, compiled in parallel and linked together --
+    and is called only on a miss. A disk entry is used only if it records
+    this very identity. Code is generated once, as object files that both
+    the cache and the loader take; assembly only when asked for.
     """
-    key = _key(key_text)
+    key = ident.digest
     if use_cache:
         hit = _MEMORY.get(key)
         if hit is None:
-            payload = diskcache.read("o", key)
+            payload = diskcache.read("o", ident)
             hit = _Entry.unpack(payload) if payload is not None else None
             if hit is not None:
                 _MEMORY[key] = hit
@@ -445,7 +458,7 @@ def compile_module(key_text: str, build_ir: Callable[[], list[str]],
     entry = _Entry(objs, opts, _link(objs))
     if use_cache:
         _MEMORY[key] = entry
-        diskcache.write("o", key, entry.pack())
+        diskcache.write("o", ident, entry.pack())
         loaded = _load(key, entry)
     else:
         loaded = _load_entry(entry)

@@ -13,9 +13,10 @@ reuses it (already mapped, no faults). At most ``SYMNET_POOL_BYTES``
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
+
+from ... import config
 
 __all__ = ["ALIGN", "MIN_BYTES", "OutputPool", "pool"]
 
@@ -62,7 +63,7 @@ class OutputPool:
 
     def __init__(self, limit: int | None = None):
         if limit is None:
-            limit = int(os.environ.get("SYMNET_POOL_BYTES", 256 << 20))
+            limit = config.pool_bytes()
         self.limit = limit
         self._free: dict[int, list[np.ndarray]] = {}
 
