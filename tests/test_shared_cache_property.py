@@ -1,0 +1,137 @@
+"""Random kernels through one shared on-disk cache, LLVM checked against NumPy.
+
+Many kernels of random shapes (products over every inner dimension,
+transposes, elementwise chains, reductions, MLP training steps of random
+widths, point-wise formulas) are compiled in this process with one cache
+folder, in both dtypes; a second process then compiles the same list over
+the same folder in another order and checks again. A cache entry used for a
+request it was not written for shows up as a mismatch here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import symnet
+from symnet.nn import MLP
+
+m = sp.Symbol("m", integer=True, positive=True)
+x, y = sp.symbols("x y")
+
+
+def build(spec: dict):
+    """(outputs, inputs, argument arrays, wrt or None) of a kernel description."""
+    rng = np.random.default_rng(spec["seed"])
+    kind = spec["kind"]
+    if kind == "product":
+        r, k, c = spec["dims"]
+        A, B = sp.MatrixSymbol("A", r, k), sp.MatrixSymbol("B", k, m)
+        outs = [A * B, symnet.logistic(A * B), (A * B).T * A]
+        return outs, [A, B], [rng.standard_normal((r, k)), rng.standard_normal((k, c))], None
+    if kind == "transposed":
+        r, k, c = spec["dims"]
+        A, B = sp.MatrixSymbol("A", k, r), sp.MatrixSymbol("B", c, k)
+        outs = [A.T * B.T, symnet.matsum(sp.HadamardPower(A.T * B.T, 2))]
+        return outs, [A, B], [rng.standard_normal((k, r)), rng.standard_normal((c, k))], None
+    if kind == "chain":
+        r, c = spec["dims"][:2]
+        Z = sp.MatrixSymbol("Z", r, m)
+        outs = [symnet.softmax(Z), symnet.logsumexp(Z), symnet.relu(symnet.Elementwise(sp.tanh, Z) * 2),
+                symnet.matsum(symnet.softplus(Z))]
+        return outs, [Z], [rng.standard_normal((r, c)) * 5], None
+    if kind == "mlp":
+        sizes = spec["dims"]
+        net = MLP(list(sizes), spec["act"])
+        ins = [net.X, net.labels(), *net.params]
+        args = [rng.standard_normal((sizes[0], 3)), rng.integers(0, sizes[-1], 3)]
+        args += [rng.standard_normal(tuple(int(d) for d in p.shape)) * 0.5 for p in net.params]
+        return net.risk(lam=0.01), ins, args, net.params
+    # point-wise formula
+    n = spec["dims"][0]
+    outs = [sp.exp(-x * y) * spec["dims"][1], y, x ** 2 + 3, sp.Integer(spec["dims"][2])]
+    return outs, [x, y], [rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)], None
+
+
+def check(spec: dict, dtype: str) -> None:
+    outs, ins, args, wrt = build(spec)
+    if wrt is None:
+        got = symnet.compile(outs, ins, backend="llvm", dtype=dtype)(*args)
+        want = symnet.compile(outs, ins, backend="numpy", dtype=dtype)(*args)
+    else:
+        got = symnet.compile_grad(outs, wrt, ins, backend="llvm", dtype=dtype)(*args)
+        want = symnet.compile_grad(outs, wrt, ins, backend="numpy", dtype=dtype)(*args)
+    tol = 1e-10 if dtype == "float64" else 2e-4
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert np.shape(g) == np.shape(w), (spec, np.shape(g), np.shape(w))
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=json.dumps(spec))
+
+
+dim = st.integers(1, 9)
+specs = st.one_of(
+    st.fixed_dictionaries({"kind": st.sampled_from(["product", "transposed"]),
+                           "dims": st.tuples(dim, dim, dim), "seed": st.integers(0, 99)}),
+    st.fixed_dictionaries({"kind": st.just("chain"), "dims": st.tuples(dim, dim),
+                           "seed": st.integers(0, 99)}),
+    st.fixed_dictionaries({"kind": st.just("mlp"),
+                           "dims": st.tuples(st.integers(1, 6), st.integers(1, 6),
+                                             st.integers(2, 4)),
+                           "act": st.sampled_from(["logistic", "relu", "tanh"]),
+                           "seed": st.integers(0, 99)}),
+    st.fixed_dictionaries({"kind": st.just("pointwise"),
+                           "dims": st.tuples(st.integers(1, 40), st.integers(1, 5),
+                                             st.integers(0, 3)),
+                           "seed": st.integers(0, 99)}),
+)
+
+SEEN: list[dict] = []
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shared-cache")
+    old = os.environ["SYMNET_CACHE_DIR"]
+    os.environ["SYMNET_CACHE_DIR"] = str(folder)
+    yield folder
+    os.environ["SYMNET_CACHE_DIR"] = old
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(spec=specs, dtype=st.sampled_from(["float64", "float32"]))
+def test_random_kernels_share_one_disk_cache(shared_cache, spec, dtype):
+    check(spec, dtype)
+    SEEN.append({"spec": spec, "dtype": dtype})
+
+
+SECOND = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_shared_cache_property import check
+todo = json.loads(sys.stdin.read())
+for item in todo:
+    check(item["spec"], item["dtype"])
+print(len(todo))
+"""
+
+
+def test_a_second_process_reads_the_same_cache_in_another_order(shared_cache):
+    assert len(SEEN) >= 20, "the property test runs first and fills the cache"
+    assert list(shared_cache.glob("*.o")) and list(shared_cache.glob("*.prog"))
+    todo = list(reversed(SEEN))
+    todo = todo[::2] + todo[1::2]
+    env = dict(os.environ, SYMNET_CACHE_DIR=str(shared_cache))
+    r = subprocess.run([sys.executable, "-c", SECOND.format(tests=os.path.dirname(__file__))],
+                       input=json.dumps(todo), capture_output=True, text=True, env=env,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert int(r.stdout.split()[-1]) == len(todo)
