@@ -45,7 +45,8 @@ def build(spec: dict):
     if kind == "chain":
         r, c = spec["dims"][:2]
         Z = sp.MatrixSymbol("Z", r, m)
-        outs = [symnet.softmax(Z), symnet.logsumexp(Z), symnet.relu(symnet.Elementwise(sp.tanh, Z) * 2),
+        outs = [symnet.softmax(Z), symnet.logsumexp(Z),
+                symnet.relu(symnet.Elementwise(sp.tanh, Z) * 2),
                 symnet.matsum(symnet.softplus(Z))]
         return outs, [Z], [rng.standard_normal((r, c)) * 5], None
     if kind == "mlp":
