@@ -7,14 +7,22 @@ on a shared matrix-level graph), and compile it into NumPy or LLVM kernels.
 from sympy import tanh
 
 from .api import GradCheck, check_grad, compile, compile_grad, grad, lower
-from .derive import NoDependenceError
-from .frontend import UnsupportedError
+from .errors import (
+    CacheWarning,
+    ConfigError,
+    DataError,
+    DivergedError,
+    GraphError,
+    NoDependenceError,
+    SerializeError,
+    ShapeError,
+    UnsupportedError,
+)
 from .ops import (
     ACTIVATIONS,
     BinaryLabels,
     Elementwise,
     OneHot,
-    ShapeError,
     hard_logistic,
     hard_tanh,
     leaky_relu,
@@ -33,9 +41,10 @@ from .ops import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "BinaryLabels", "Elementwise", "GradCheck", "NoDependenceError", "OneHot",
-    "ShapeError",
-    "UnsupportedError", "check_grad", "compile", "compile_grad", "grad", "hard_logistic",
+    "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "DataError", "DivergedError",
+    "Elementwise", "GradCheck", "GraphError", "NoDependenceError", "OneHot", "SerializeError",
+    "ShapeError", "UnsupportedError", "check_grad", "compile", "compile_grad", "grad",
+    "hard_logistic",
     "hard_tanh", "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout",
     "ones", "prelu", "relu", "softmax", "softplus", "tanh",
 ]

@@ -7,25 +7,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from . import backends, config, diskcache, serialize
+from . import backends, config
 from .derive import NoDependenceError, derive
+from .errors import ShapeError
 from .formulas import Gradients, equations, name_layers
 from .frontend import Frontend
 from .graph import Graph
-from .identity import kernel_identity
-from .ops import ShapeError
+from .ops import is_matrix
 from .passes import FORWARD_PASSES, LOWERING_PASSES, run_passes
+from .programs import cached_program, check_dtype, check_inputs, check_wrt
 from .runtime import Kernel
 from .schedule import Program, schedule
 from .tosympy import ToSympy
 
 __all__ = ["grad", "compile", "compile_grad", "check_grad", "GradCheck", "lower"]
-
-
-def _is_matrix(e) -> bool:
-    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
 
 
 def debug_level() -> int:
@@ -50,15 +46,8 @@ def _as_list(x) -> list:
     return [x]
 
 
-def _check_wrt(wrt: Sequence[sp.Basic]) -> None:
-    for w in wrt:
-        if not isinstance(w, (sp.Symbol, sp.MatrixSymbol)):
-            raise TypeError(f"can only differentiate with respect to a Symbol or MatrixSymbol, "
-                            f"got {w!r} ({type(w).__name__})")
-
-
 def _loss_node(fe: Frontend, expr: sp.Basic) -> int:
-    if _is_matrix(expr) and expr.shape != (1, 1):
+    if is_matrix(expr) and expr.shape != (1, 1):
         raise ShapeError(f"the expression to differentiate must be a scalar, got the "
                          f"{expr.shape[0]} x {expr.shape[1]} matrix {expr}")
     return fe.add(expr)
@@ -82,7 +71,7 @@ def lower(expr: sp.Basic, wrt: Sequence[sp.Basic]) -> tuple[Graph, int, list[int
     Returns the graph (outputs: the loss, then one gradient per ``wrt``).
     """
     expr = sp.sympify(expr)
-    _check_wrt(wrt)
+    check_wrt(wrt)
     fe = Frontend()
     loss = _loss_node(fe, expr)
     g = fe.g
@@ -121,7 +110,7 @@ def grad(expr: sp.Basic, wrt: sp.Basic | Iterable[sp.Basic]) -> Gradients:
 
 
 def _fix_shape(e, w):
-    if isinstance(w, sp.MatrixSymbol) and not _is_matrix(e):
+    if isinstance(w, sp.MatrixSymbol) and not is_matrix(e):
         # A gradient that is a constant times the all-ones matrix.
         return e * sp.OneMatrix(*w.shape)
     return e
@@ -145,75 +134,21 @@ def compile(outputs: sp.Basic | Iterable[sp.Basic], inputs: Iterable[sp.Basic],
     """
     outs = [sp.sympify(o) for o in _as_list(outputs)]
     ins = list(inputs)
-    dtype = _dtype(dtype)
+    dtype = check_dtype(dtype)
 
     def derive_program():
         fe = Frontend()
         g = fe.g
         g.outputs = [fe.add(o) for o in outs]
-        _check_inputs(g, ins)
+        check_inputs(g, ins)
         trace = _debug_trace()
         g = run_passes(g, FORWARD_PASSES, trace)
         name_layers(g, {}, len(g.nodes) - 1)
         g = run_passes(g, LOWERING_PASSES, trace)
         return schedule(g, ins), outs
 
-    prog, outs = _cached_program(("compile", outs, ins), derive_program)
+    prog, outs = cached_program(("compile", outs, ins), derive_program)
     return _kernel(prog, ins, outs, backend, dtype, name)
-
-
-def _check_inputs(g: Graph, ins: list) -> None:
-    _check_wrt(ins)
-    if len(set(ins)) != len(ins):
-        raise ValueError(f"inputs repeat a symbol: {ins}")
-    alive = g.live()
-    leaves = {g.nodes[i].attr for i in g.leaves() if alive[i]}
-    missing = sorted(str(s) for s in leaves
-                      if isinstance(s, (sp.Symbol, sp.MatrixSymbol)) and s not in ins)
-    if missing:
-        raise ValueError(f"the outputs use {', '.join(missing)}, which is not among the "
-                         f"inputs {[str(s) for s in ins]}")
-
-
-def _dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float64, np.float32):
-        raise TypeError(f"dtype must be float64 or float32, got {dtype}")
-    return dtype
-
-
-_PROGRAMS: dict[str, tuple[Program, list]] = {}
-
-
-def _cached_program(what: tuple, derive_program) -> tuple[Program, list]:
-    """(Program, output expressions) for ``what``, derived once per machine.
-
-    Identified by the exact SymPy structure (``srepr``) of the request and
-    the version of symnet's sources, in memory and in the disk cache, so a
-    warm process skips derivation and the passes entirely. On disk the
-    program is data (:mod:`symnet.serialize`), read back without running code.
-    """
-    ident = kernel_identity("program", {"request": sp.srepr(what)})
-    hit = _PROGRAMS.get(ident.digest)
-    if hit is None:
-        payload = diskcache.read("prog", ident)
-        if payload is not None:
-            try:
-                prog, outs = serialize.loads(payload)
-                if isinstance(prog, Program) and isinstance(outs, list):
-                    hit = prog, outs
-            except (serialize.SerializeError, TypeError, ValueError):
-                hit = None  # damaged or from an older format: derive again
-    if hit is None:
-        hit = derive_program()
-        try:
-            text = serialize.dumps(list(hit))
-        except serialize.SerializeError:
-            pass  # an expression symnet cannot store is derived again next time
-        else:
-            diskcache.write("prog", ident, text.encode())
-    _PROGRAMS[ident.digest] = hit
-    return hit
 
 
 def _kernel(prog: Program, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
@@ -245,17 +180,17 @@ def compile_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Ba
     """
     wrt = _as_list(wrt)
     ins = list(inputs)
-    dtype = _dtype(dtype)
+    dtype = check_dtype(dtype)
     expr = sp.sympify(expr)
 
     def derive_program():
         g, _, grads = lower(expr, wrt)
-        _check_inputs(g, ins)
+        check_inputs(g, ins)
         conv = ToSympy(g)
         outs = [expr, *[_fix_shape(conv(i), w) for i, w in zip(grads, wrt, strict=True)]]
         return schedule(g, ins), outs
 
-    prog, outs = _cached_program(("compile_grad", expr, wrt, ins), derive_program)
+    prog, outs = cached_program(("compile_grad", expr, wrt, ins), derive_program)
     return _kernel(prog, ins, outs, backend, dtype, name)
 
 

@@ -13,6 +13,8 @@ SYMNET_DEBUG          0-4: dump each pipeline stage             0
 SYMNET_POOL_BYTES     output memory kept for reuse (0 = off)    256M
 SYMNET_LINKER         C compiler that links shared libraries    cc ('' = MCJIT)
 SYMNET_COMPILE_JOBS   processes compiling one module's parts    usable cores, <= 2
+SYMNET_BLAS_THRESHOLD multiply-adds from which a product       32768
+                      calls BLAS (LLVM backend)
 ===================== ======================================== =====================
 
 >>> import os
@@ -23,7 +25,7 @@ SYMNET_COMPILE_JOBS   processes compiling one module's parts    usable cores, <=
 >>> cache_max_bytes()  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-symnet.config.ConfigError: SYMNET_CACHE_MAX_BYTES must be a size in bytes ..., got 'lots'
+symnet.errors.ConfigError: SYMNET_CACHE_MAX_BYTES must be a size in bytes ..., got 'lots'
 >>> del os.environ["SYMNET_CACHE_MAX_BYTES"]
 """
 
@@ -34,12 +36,14 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["ConfigError", "cache_dir", "cache_max_bytes", "compile_jobs", "debug_level",
-           "linker_name", "pool_bytes"]
+from .errors import ConfigError
 
+__all__ = ["BLAS_THRESHOLD", "ConfigError", "blas_threshold", "cache_dir", "cache_max_bytes",
+           "compile_jobs", "debug_level", "linker_name", "pool_bytes"]
 
-class ConfigError(ValueError):
-    """A ``SYMNET_*`` environment variable has a value symnet cannot use."""
+#: Default multiply-adds (rows x inner x cols) from which an LLVM product
+#: calls BLAS: measured by ``benchmarks/gemm_crossover.py``.
+BLAS_THRESHOLD = 32 * 32 * 32
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -110,3 +114,10 @@ def compile_jobs() -> int:
     if sys.platform != "linux" or not hasattr(os, "fork"):
         return 1
     return _integer("SYMNET_COMPILE_JOBS", max(1, min(len(os.sched_getaffinity(0)), 2)), 1, 8)
+
+
+def blas_threshold() -> int:
+    """``$SYMNET_BLAS_THRESHOLD``: multiply-adds from which a native product
+    calls BLAS instead of symnet's own loops (part of every kernel's
+    identity: changing it compiles new kernels)."""
+    return _integer("SYMNET_BLAS_THRESHOLD", BLAS_THRESHOLD, 0, 1 << 62)

@@ -11,15 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+
 __all__ = ["DataError", "load_array_file", "load_digits", "reference_split"]
 
 #: Samples in the bundled digits set and in its reference training part.
 DIGITS_SAMPLES = 1797
 DIGITS_TRAIN = 1437
-
-
-class DataError(ValueError):
-    """A data file or array cannot be used: the message says where and why."""
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:

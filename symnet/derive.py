@@ -14,17 +14,10 @@ from collections.abc import Callable
 import sympy as sp
 
 from . import ops
-from .graph import VARS, Graph, Node, ShapeError
+from .errors import NoDependenceError, ShapeError
+from .graph import VARS, Graph, Node
 
 __all__ = ["NoDependenceError", "PARTIALS", "RULES", "body_partials", "derive"]
-
-
-class NoDependenceError(ValueError):
-    """The differentiated expression does not contain a requested variable at all
-    (raised by :func:`symnet.grad` and the compile functions, naming it).
-
-    A variable the expression uses only through piecewise-constant factors
-    (``sign``, ``Heaviside``) is not this case: its gradient is 0."""
 
 
 def _first_max(args: tuple, k: int) -> sp.Expr:

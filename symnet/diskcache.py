@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 from . import config
+from .errors import CacheWarning
 from .identity import Identity
 
 __all__ = ["CacheWarning", "MAX_ENTRY_BYTES", "clear", "folder", "info", "library_dir",
@@ -41,10 +42,6 @@ MAX_ENTRY_BYTES = 256 << 20
 
 #: Temporary files of a writer that died are removed after this many seconds.
 _STALE_TMP_SECONDS = 3600
-
-
-class CacheWarning(UserWarning):
-    """The compile cache cannot be used as configured (symnet works without it)."""
 
 
 _WARNED: set[str] = set()
@@ -78,10 +75,12 @@ def folder() -> Path | None:
     cache is off or the folder is refused (warned about once).
 
     >>> import os, tempfile
-    >>> os.environ["SYMNET_CACHE_DIR"], old = "", os.environ.get("SYMNET_CACHE_DIR")
+    >>> old = os.environ.get("SYMNET_CACHE_DIR")
+    >>> os.environ["SYMNET_CACHE_DIR"] = ""
     >>> folder() is None
     True
-    >>> os.environ["SYMNET_CACHE_DIR"] = old
+    >>> _ = os.environ.pop("SYMNET_CACHE_DIR") if old is None else os.environ.update(
+    ...     SYMNET_CACHE_DIR=old)
     """
     path = config.cache_dir()
     if path is None:

@@ -6,17 +6,14 @@ from collections.abc import Iterable
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import ops
+from .errors import ShapeError, UnsupportedError
 from .graph import VARS, Graph
-from .ops import ShapeError
+from .ops import is_matrix
 
 __all__ = ["UnsupportedError", "Frontend", "SCALAR_HEADS", "to_graph"]
-
-
-class UnsupportedError(TypeError):
-    """An expression uses a head symnet cannot differentiate or compile."""
 
 
 #: Scalar heads that may appear in elementwise bodies. Each has a derivative
@@ -27,10 +24,6 @@ SCALAR_HEADS: tuple[type, ...] = (
     ops.logistic, ops.softplus, ops.relu, ops.leaky_relu, ops.prelu, ops.hard_logistic,
     ops.hard_tanh, ops.maxout,
 )
-
-
-def _is_matrix(e) -> bool:
-    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
 
 
 def _shape_symbols(exprs: Iterable[sp.Basic]) -> set[sp.Symbol]:
@@ -61,7 +54,7 @@ class Frontend:
         hit = self.memo.get(e)
         if hit is not None:
             return hit
-        if _is_matrix(e):
+        if is_matrix(e):
             i = self._matrix(e)
         else:
             i = self._scalar(e)
@@ -183,9 +176,9 @@ class Frontend:
                 return x
             if x.is_Number or x in self.dims or x in (sp.pi, sp.E):
                 return x
-            if isinstance(x, sp.Symbol) or _is_matrix(x) or isinstance(
+            if isinstance(x, sp.Symbol) or is_matrix(x) or isinstance(
                     x, (ops.matsum, sp.Trace, MatrixElement)):
-                if _is_matrix(x) and x.shape != (1, 1):
+                if is_matrix(x) and x.shape != (1, 1):
                     raise ShapeError(
                         f"the {x.shape[0]} x {x.shape[1]} matrix {x} is used where a scalar is "
                         "expected")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .ops import ShapeError
+from .errors import GraphError, ShapeError
 
 OPS = ("leaf", "const", "matmul", "transpose", "ew", "reduce", "softmax", "log_softmax",
        "logsumexp")
@@ -42,10 +42,6 @@ _VAR_INDEX = {v: i for i, v in enumerate(VARS)}
 
 Shape = tuple[sp.Expr, sp.Expr]
 ONE = sp.S.One
-
-
-class GraphError(RuntimeError):
-    """The IR broke one of its invariants (a bug in a pass, never user error)."""
 
 
 @dataclass(frozen=True)

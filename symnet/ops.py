@@ -8,6 +8,8 @@ import sympy as sp
 from sympy.core.function import ArgumentIndexError
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from .errors import ShapeError
+
 __all__ = [
     "ACTIVATIONS",
     "Activation",
@@ -50,7 +52,8 @@ def step0(x: sp.Expr) -> sp.Expr:
     return sp.Heaviside(x, 1)
 
 
-def _is_matrix(a: object) -> bool:
+def is_matrix(a: object) -> bool:
+    """Whether ``a`` is a matrix expression (or an explicit SymPy matrix)."""
     return isinstance(a, MatrixExpr) or getattr(a, "is_Matrix", False)
 
 
@@ -67,7 +70,7 @@ class Activation(sp.Function):
     pretty_name: str = ""
 
     def __new__(cls, *args, **kwargs):
-        if any(_is_matrix(a) for a in args):
+        if any(is_matrix(a) for a in args):
             return Elementwise(cls, *args)
         return super().__new__(cls, *args, **kwargs)
 
@@ -380,10 +383,6 @@ def _broadcast_dim(a, b, what: str):
     raise ShapeError(f"{what}: dimensions {a} and {b} do not broadcast")
 
 
-class ShapeError(ValueError):
-    """Shapes of a symnet expression or of an array argument do not fit."""
-
-
 def ones(rows, cols) -> sp.OneMatrix:
     """The all-ones matrix (used to broadcast a bias over a batch).
 
@@ -439,7 +438,7 @@ class Elementwise(MatrixExpr):
         if len(function.variables) != len(args):
             raise ValueError(f"{function} takes {len(function.variables)} arguments, "
                              f"got {len(args)}")
-        shapes = [a.shape if _is_matrix(a) else (1, 1) for a in args]
+        shapes = [a.shape if is_matrix(a) else (1, 1) for a in args]
         try:
             _broadcast_shape(shapes, "")
         except ShapeError:
@@ -459,7 +458,7 @@ class Elementwise(MatrixExpr):
 
     @property
     def shape(self):
-        shapes = [a.shape if _is_matrix(a) else (1, 1) for a in self.operands]
+        shapes = [a.shape if is_matrix(a) else (1, 1) for a in self.operands]
         return _broadcast_shape(shapes, "Elementwise")
 
     def head(self):
@@ -472,7 +471,7 @@ class Elementwise(MatrixExpr):
     def _entry(self, i, j, **kwargs):
         vals = []
         for a in self.operands:
-            if _is_matrix(a):
+            if is_matrix(a):
                 r, c = a.shape
                 vals.append(a[0 if r == 1 else i, 0 if c == 1 else j])
             else:
@@ -483,7 +482,7 @@ class Elementwise(MatrixExpr):
         deep = hints.get("deep", True)
         ops = [a.doit(**hints) if deep and isinstance(a, sp.Basic) else a for a in self.operands]
         out = Elementwise(self.function, *ops)
-        if all(isinstance(a, sp.MatrixBase) or not _is_matrix(a) for a in ops) and any(
+        if all(isinstance(a, sp.MatrixBase) or not is_matrix(a) for a in ops) and any(
             isinstance(a, sp.MatrixBase) for a in ops
         ):
             return out.as_explicit()
@@ -525,7 +524,7 @@ class _ColumnOp(MatrixExpr):
 
     def __new__(cls, Z):
         Z = sp.sympify(Z)
-        if not _is_matrix(Z):
+        if not is_matrix(Z):
             raise ShapeError(f"{cls.__name__} needs a matrix (one column per sample), got {Z}")
         return MatrixExpr.__new__(cls, Z)
 
@@ -620,7 +619,7 @@ class matsum(sp.Expr):
 
     def __new__(cls, A):
         A = sp.sympify(A)
-        if not _is_matrix(A):
+        if not is_matrix(A):
             raise ShapeError(f"matsum needs a matrix expression, got {A}")
         return sp.Expr.__new__(cls, A)
 

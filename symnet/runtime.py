@@ -7,17 +7,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from . import targets
-from .ops import ShapeError
+from .errors import ShapeError
+from .ops import is_matrix
 from .schedule import Program
 
 __all__ = ["Kernel", "bind_arguments"]
-
-
-def _is_matrix(e) -> bool:
-    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
 
 
 def _as_float_array(name: str, value, dtype) -> np.ndarray:
@@ -59,11 +55,11 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
     arrays: list[np.ndarray | None] = [None] * len(inputs)
     points: int | None = None
     sig = _signature(tuple(inputs))
-    has_matrix = any(is_matrix for is_matrix, _, _ in sig)
+    has_matrix = any(matrix for matrix, _, _ in sig)
     pending: list[int] = []
-    for j, ((is_matrix, kind, shape), v) in enumerate(zip(sig, values, strict=True)):
+    for j, ((matrix, kind, shape), v) in enumerate(zip(sig, values, strict=True)):
         name = names[j]
-        if is_matrix:
+        if matrix:
             raw = np.asarray(v) if not isinstance(v, np.ndarray) else v
             if (kind == "onehot" and raw.ndim == 1 and raw.dtype.kind in "iufb"
                     and shape[0] != 1):
@@ -118,7 +114,7 @@ def _signature(inputs: tuple) -> tuple[tuple[bool, str, tuple | None], ...]:
     """Per declared input: (is a matrix, target kind, shape with Python ints)."""
     out = []
     for sym in inputs:
-        if _is_matrix(sym):
+        if is_matrix(sym):
             shape = tuple(int(d) if sp.sympify(d).is_Integer else d for d in sym.shape)
             out.append((True, targets.kind_of(sym), shape))
         else:
@@ -188,7 +184,7 @@ class Kernel:
         key = tuple(dims.get(d) for d in self.program.dims)
         hit = self._shapes.get(key)
         if hit is None:
-            hit = [tuple(int(sp.sympify(d).subs(dims)) for d in e.shape) if _is_matrix(e)
+            hit = [tuple(int(sp.sympify(d).subs(dims)) for d in e.shape) if is_matrix(e)
                    else None for e in self.outputs]
             self._shapes[key] = hit
         return hit

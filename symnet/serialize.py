@@ -25,13 +25,10 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.core.parameters import evaluate
 
+from .errors import SerializeError
 from .schedule import Program, Step
 
 __all__ = ["SerializeError", "dumps", "loads"]
-
-
-class SerializeError(ValueError):
-    """A value cannot be written as data, or the data is not a valid symnet value."""
 
 
 _ALLOWED_MODULES = ("sympy.", "symnet.")

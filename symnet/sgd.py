@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
-from . import backends, targets
-from .api import _cached_program, _check_inputs, _dtype, _is_matrix, lower
+from . import aligned, backends, targets
+from .api import lower
 from .graph import VARS
+from .lower import EpochData, EpochSpec
+from .ops import is_matrix
 from .passes import LOWERING_PASSES, run_passes
+from .programs import cached_program, check_dtype, check_inputs
 from .runtime import bind_arguments
 from .schedule import schedule
 
@@ -39,7 +41,7 @@ class SGD:
         self.X, self.Y = X, Y
         self.extra = list(inputs)
         self.backend = backend
-        self.dtype = _dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.inputs = [X, Y, ALPHA, *self.extra, *self.params]
 
         def derive_program():
@@ -52,37 +54,57 @@ class SGD:
             # Untracked, the loss (and its penalty sums) is dead code per step.
             g.outputs = [loss, *new] if track_loss else new
             g = run_passes(g, LOWERING_PASSES)
-            _check_inputs(g, self.inputs)
+            check_inputs(g, self.inputs)
             return schedule(g, self.inputs), []
 
         # Derived once per machine, like compile_grad's programs.
-        self.program = _cached_program(
+        self.program = cached_program(
             ("sgd", risk, tuple(self.params), tuple(self.inputs), sp.true if track_loss
              else sp.false), derive_program)[0]
         if X.shape[1] != Y.shape[1] or not isinstance(X.shape[1], sp.Symbol):
             raise ValueError(f"X and Y must share a symbolic batch dimension, got {X.shape} "
                              f"and {Y.shape}")
         self.batch = X.shape[1]
-        be = backends.get(backend)
         names = [n for n, _ in self.program.inputs]
-        if hasattr(be, "build_epoch"):
-            from .backends.llvm.emit import EpochSpec
+        news = self.program.outputs[1:] if track_loss else self.program.outputs
+        self.spec = EpochSpec(names[0], names[1], self.batch,
+                              self.program.outputs[0] if track_loss else None,
+                              tuple(zip(names[-len(self.params):], news, strict=True)))
+        be = backends.get(backend)
+        #: The whole-epoch code: one native call (LLVM) or one generated
+        #: Python function (NumPy, its text in ``source``).
+        self.runner = be.build_epoch(self.program, "sgd_epoch", self.dtype, self.spec)
+        #: The step alone and its source, built on first use.
+        self._step: tuple | None = None
+        self._backend = be
 
-            news = self.program.outputs[1:] if track_loss else self.program.outputs
-            spec = EpochSpec(names[0], names[1], self.batch,
-                             self.program.outputs[0] if track_loss else None,
-                             list(zip(names[-len(self.params):], news, strict=True)))
-            self.native = be.build_epoch(self.program, "sgd_epoch", self.dtype, spec)
-            self.step = None
-        else:
-            self.native = None
-            #: The per-step function and its source (the epoch inlines the same statements).
-            self.step, self.step_source = be.build(self.program, "sgd_step", self.dtype)
-            news = self.program.outputs[1:] if track_loss else self.program.outputs
-            self.run_epoch, self.source = be.build_sgd_epoch(
-                self.program, "sgd_epoch", self.dtype, names[0], names[1], self.batch,
-                self.program.outputs[0] if track_loss else None,
-                list(zip(names[-len(self.params):], news, strict=True)))
+    @property
+    def native(self):
+        """The LLVM epoch function (None for the NumPy backend)."""
+        return self.runner if self.backend == "llvm" else None
+
+    @property
+    def source(self) -> str:
+        """The generated epoch: Python source, or LLVM IR."""
+        return getattr(self.runner, "source", None) or self.runner.llvm_ir
+
+    @property
+    def run_epoch(self):
+        """The generated epoch function of the NumPy backend."""
+        return self.runner.run
+
+    @property
+    def step(self):
+        """The compiled step alone (what every batch of the epoch runs)."""
+        if self._step is None:
+            self._step = self._backend.build(self.program, "sgd_step", self.dtype)
+        return self._step[0]
+
+    @property
+    def step_source(self) -> str:
+        self.step  # noqa: B018 - builds it
+        src = self._step[1]
+        return src() if callable(src) else src
 
     def compile_for(self, batch_size: int) -> None:
         """Generate the native epoch for ``batch_size`` now rather than on the
@@ -94,8 +116,7 @@ class SGD:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if self.native is not None:
-            self.native.compile_for(int(batch_size))
+        self.runner.compile_for(int(batch_size))
 
     def prepare(self, X: np.ndarray, Y) -> Data:
         """Check a data set once and lay it out for :meth:`epoch` (reuse it
@@ -118,7 +139,7 @@ class SGD:
             raise ValueError(f"X has {Xa.shape[1]} samples but Y has {Ya.shape[1]}")
         # Shapes against the declared symbols, on the first sample.
         bind_arguments(self.inputs[:2], (Xa[:, :1], Ya[:, :1]), {}, self.dtype)
-        return Data(Xa, Ya, _aligned_rows(Xa), _aligned_rows(Ya))
+        return EpochData(Xa, Ya, aligned.rows_of(Xa), aligned.rows_of(Ya))
 
     def epoch(self, X, Y, order: Sequence[int], batch_size: int, alpha: float,
               params: list[np.ndarray], extra: Sequence = ()) -> float:
@@ -129,7 +150,7 @@ class SGD:
         is None; ``params`` are C-contiguous arrays of this kernel's dtype,
         updated in place.
         """
-        data = X if isinstance(X, Data) else self.prepare(X, Y)
+        data = X if isinstance(X, EpochData) else self.prepare(X, Y)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         for p, arr in zip(self.params, params, strict=True):
@@ -144,39 +165,11 @@ class SGD:
             self.inputs, (Xa[:, :1], Ya[:, :1], alpha, *extra, *params), {}, self.dtype)
         if order.size and (order.min() < 0 or order.max() >= Xa.shape[1]):
             raise ValueError(f"order must index samples 0..{Xa.shape[1] - 1}")
-        if self.native is not None:
-            arrays[0], arrays[1] = data.X_rows, data.Y_rows
-            arrays[-len(params):] = list(params)
-            return self.native.epoch(arrays, order, batch_size, dims)
-        others = arrays[2:len(arrays) - len(params)]
-        return self.run_epoch(data.X_rows, data.Y_rows, Xa, Ya, order, batch_size, *others,
-                              *params, *[dims[d] for d in self.program.dims if d != self.batch])
+        return self.runner.epoch(data, arrays, order, batch_size, dims)
 
 
-@dataclass
-class Data:
-    """A data set checked and laid out for :meth:`SGD.epoch` (columns are samples)."""
-
-    X: np.ndarray
-    Y: np.ndarray
-    X_rows: np.ndarray  # sample-major copies: a sample is a contiguous row
-    Y_rows: np.ndarray
-
-
-def _aligned_rows(a: np.ndarray) -> np.ndarray:
-    """``a.T`` as a C-contiguous copy starting on a 64-byte boundary: with rows
-    a multiple of 64 bytes long, every sample's vector loads stay within
-    cache lines (a straddling load costs about twice as much).
-
-    >>> r = _aligned_rows(np.arange(6.0).reshape(2, 3))
-    >>> r.tolist(), r.ctypes.data % 64
-    ([[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]], 0)
-    """
-    raw = np.empty(a.nbytes + 64, dtype=np.uint8)
-    start = -raw.ctypes.data % 64
-    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape[::-1])
-    out[...] = a.T
-    return out
+#: A data set checked and laid out for :meth:`SGD.epoch` (kept under its old name).
+Data = EpochData
 
 
 def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixSymbol,
@@ -201,6 +194,6 @@ def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixS
     True
     """
     for p in params:
-        if not _is_matrix(p):
+        if not is_matrix(p):
             raise TypeError(f"SGD parameters are MatrixSymbols, got {p!r}")
     return SGD(risk, params, X, Y, inputs, backend, dtype, track_loss)

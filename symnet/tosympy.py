@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from . import ops
 from .graph import VARS, Graph
+from .ops import is_matrix
 
 __all__ = ["ToSympy"]
-
-
-def _is_matrix(e) -> bool:
-    return isinstance(e, MatrixExpr) or getattr(e, "is_Matrix", False)
 
 
 class ToSympy:
@@ -59,7 +55,7 @@ class ToSympy:
         ta, tb = n.attr
         a = _t(a) if ta else a
         b = _t(b) if tb else b
-        if not _is_matrix(a) or not _is_matrix(b):
+        if not is_matrix(a) or not is_matrix(b):
             return a * b
         return sp.MatMul(a, b)
 
@@ -69,7 +65,7 @@ class ToSympy:
     def _reduce(self, n):
         a = self(n.args[0])
         r, c = self.g.shape(n.args[0])
-        if not _is_matrix(a):
+        if not is_matrix(a):
             return a * {0: r, 1: c, None: r * c}[n.attr]
         if n.attr is None:
             return ops.matsum(a)
@@ -88,7 +84,7 @@ class ToSympy:
 
     def _ew(self, n):
         args = [self(a) for a in n.args]
-        scalar = [not _is_matrix(x) for x in args]
+        scalar = [not is_matrix(x) for x in args]
         if all(scalar):
             if n.shape == (1, 1):
                 return n.attr.xreplace(dict(zip(VARS, args, strict=False)))
@@ -96,7 +92,7 @@ class ToSympy:
 
 
 def _t(x):
-    return x.T if _is_matrix(x) else x
+    return x.T if is_matrix(x) else x
 
 
 class _Body:

@@ -16,6 +16,7 @@ import sympy as sp
 from . import targets
 from .api import compile as compile_kernel
 from .api import compile_grad
+from .errors import DivergedError
 from .nn import LOSSES, MLP
 from .runtime import Kernel
 from .sgd import SGD, compile_sgd
@@ -138,20 +139,6 @@ class FitResult:
         if not self.history.val_error:
             return math.nan
         return self.history.val_error[self.best_epoch - 1]
-
-
-class DivergedError(ArithmeticError):
-    """Training produced a non-finite loss or parameters: :func:`fit` stops.
-
-    ``epoch`` is the epoch (1-based) that diverged and ``result`` a
-    :class:`FitResult` with the history up to it and the parameters of the
-    best finite epoch before it (the initial ones if there was none).
-    """
-
-    def __init__(self, message: str, epoch: int, result: FitResult):
-        super().__init__(message)
-        self.epoch = epoch
-        self.result = result
 
 
 # ------------------------------------------------------------------ kernels

@@ -109,7 +109,7 @@ def test_fit_same_trajectory_both_backends():
 def test_blas_sized_products_folded_into_updates(dtype):
     # Products above the BLAS threshold (here 40 x 32 x 48) go straight into
     # the parameters' in-place updates (one GEMM with beta = 1 - alpha*lambda).
-    from symnet.backends.llvm.emit import BLAS_THRESHOLD
+    from symnet.config import BLAS_THRESHOLD
 
     assert 40 * 32 * 48 >= BLAS_THRESHOLD
     net = MLP([48, 40, 5], "relu")

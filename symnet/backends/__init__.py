@@ -1,24 +1,60 @@
-"""Backends: each turns a Program into a callable; they never import each other."""
+"""Backends: each turns a kernel plan into code; they never import each other.
+
+Every backend module satisfies :class:`Backend`: generic code (``api``,
+``sgd``, ``train``) reaches a backend only through :func:`get` and these
+two functions, never through a backend's own modules.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
-__all__ = ["BACKENDS", "get"]
+import numpy as np
 
-#: name -> module path; a backend module provides ``build(program, name, dtype)``.
+from ..lower import EpochData, EpochSpec
+from ..schedule import Program
+
+__all__ = ["BACKENDS", "Backend", "Epoch", "get"]
+
+#: name -> module path of every backend.
 BACKENDS: dict[str, str] = {
     "numpy": "symnet.backends.numpy",
     "llvm": "symnet.backends.llvm",
 }
 
 
-def get(name: str) -> ModuleType:
+class Epoch(Protocol):
+    """A whole SGD epoch over a step program, as a backend builds it."""
+
+    def compile_for(self, batch: int) -> None:
+        """Prepare the code for this batch size ahead of its first epoch."""
+
+    def epoch(self, data: EpochData, arrays: list, order: np.ndarray, batch: int,
+              dim_values: dict) -> float:
+        """Run one epoch in ``order``; return the mean loss (NaN if untracked).
+        ``arrays`` follow the program's inputs; parameters are updated in place."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend module provides (same signatures for every backend)."""
+
+    def build(self, prog: Program, name: str = "kernel", dtype=np.float64
+              ) -> tuple[Callable, str | Callable[[], str]]:
+        """A callable computing the program, and its source (or a thunk for it)."""
+
+    def build_epoch(self, prog: Program, name: str, dtype, spec: EpochSpec) -> Epoch:
+        """A whole SGD epoch around the step program."""
+
+
+def get(name: str) -> Backend:
     """The backend module called ``name``.
 
-    >>> get("numpy").__name__
-    'symnet.backends.numpy'
+    >>> be = get("numpy")
+    >>> be.__name__, isinstance(be, Backend)
+    ('symnet.backends.numpy', True)
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

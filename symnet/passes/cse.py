@@ -75,7 +75,9 @@ def cse(g: Graph) -> Graph:
         # stand-ins are mapped to the rebuilt graph's ids. A lifted
         # expression only mentions args of the bodies it came from.
         reps = {}
-        for s in e.free_symbols:
+        # In name order (never set order): node ids, and so the generated
+        # code, must not depend on the process's hash seed.
+        for s in sorted(e.free_symbols, key=lambda s: (len(s.name), s.name)):
             if s in lifts:
                 if s not in made:
                     body, args = materialize(new, lifts[s], amap)

@@ -27,6 +27,7 @@ import llvmlite
 
 from ... import config, diskcache
 from ...identity import Identity
+from ...lru import LRU
 
 __all__ = ["Compiled", "compile_jobs", "compile_module", "host_cpu", "linker",
            "target_fingerprint", "target_machine"]
@@ -201,8 +202,11 @@ class _Entry:
             return None
 
 
-_MEMORY: dict[str, _Entry] = {}
-_LOADED: dict[str, Any] = {}
+#: Modules' objects by identity digest, and what loading them gave (a
+#: library or an engine; a Compiled keeps its own reference, so dropping an
+#: old entry here never unloads code a kernel still uses).
+_MEMORY: LRU[_Entry] = LRU(256)
+_LOADED: LRU[Any] = LRU(256)
 
 
 def _host_fingerprint() -> str:

@@ -16,18 +16,14 @@ import math
 
 import numpy as np
 
-from ... import config
+from ... import aligned, config
+from ...aligned import ALIGN
 
-__all__ = ["ALIGN", "MIN_BYTES", "OutputPool", "pool"]
+__all__ = ["ALIGN", "MIN_BYTES", "OutputPool", "aligned_copy", "aligned_empty", "pool"]
 
 #: Smaller arrays come from NumPy directly: the allocator serves them from
 #: memory it already has, so there is nothing to save.
 MIN_BYTES = 1 << 18
-
-#: Alignment of every buffer native code gets: a cache line, so a
-#: full-width (AVX-512) vector load never straddles two lines.
-ALIGN = 64
-
 
 class _Lease:
     """The base of a pooled array: returns the block when the array dies."""
@@ -77,9 +73,7 @@ class OutputPool:
         shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or self.limit <= 0:
-            raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
-            start = -raw.ctypes.data % ALIGN
-            return raw[start:start + nbytes].view(dtype).reshape(shape)
+            return aligned.empty(shape, dtype)
         try:
             block = self._free.get(nbytes, []).pop()
         except IndexError:
@@ -100,3 +94,29 @@ class OutputPool:
 
 #: The pool that the LLVM backend's kernels allocate outputs from.
 pool = OutputPool()
+
+
+def aligned_empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data starts on an ALIGN boundary
+    (large ones recycle released memory from :data:`pool`).
+
+    >>> a = aligned_empty((3, 5), np.float64)
+    >>> a.shape, a.ctypes.data % ALIGN, a.flags.c_contiguous
+    ((3, 5), 0, True)
+    """
+    return pool.empty(shape, dtype)
+
+
+def aligned_copy(a: np.ndarray, dtype=None) -> np.ndarray:
+    """``a`` as an aligned C-contiguous array (itself if it already is one).
+
+    >>> b = aligned_copy(np.arange(6.0)[1:])
+    >>> b.ctypes.data % ALIGN, b.tolist()
+    (0, [1.0, 2.0, 3.0, 4.0, 5.0])
+    """
+    dtype = np.dtype(a.dtype if dtype is None else dtype)
+    if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % ALIGN == 0:
+        return a
+    out = aligned_empty(a.shape, dtype)
+    out[...] = a
+    return out

@@ -1,0 +1,139 @@
+"""The SGD epoch driver: one native function looping over batches around the step."""
+
+from __future__ import annotations
+
+import sympy as sp
+from llvmlite import ir
+
+from ...lower import EpochSpec, plan_kernel
+from ...schedule import Program
+from .irutil import I64, PTR, Ctx, Loop
+from .module import Emitted, Options, emit
+
+__all__ = ["emit_epoch"]
+
+
+def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
+               parts: int = 0) -> Emitted:
+    """A whole epoch of SGD in one native function.
+
+    ``void NAME(T** bufs, i64* dims, T* X, T* Y, i64* order, i64 n, i64 batch, T* loss)``:
+    for each batch of ``order``, gather its samples from X (n x rows,
+    sample-major) and Y
+    into the step's X and Y buffers, set m, run the step, copy each new
+    parameter value over the parameter (in place) and add up the loss;
+    ``*loss`` receives the mean loss over the epoch.
+    """
+    # Parameters are overwritten by their new values where that is safe;
+    # the rest are copied after each step.
+    elem = opts.elem
+    em = emit(plan_kernel(prog, inplace=spec.wanted), f"{name}.step", opts, parts=parts)
+    module = em.module
+    # The step again with m fixed to the batch size: every full batch runs
+    # code whose loop bounds are all compile-time constants.
+    kp_b = plan_kernel(prog, const_dims={spec.batch: spec.batch_size}, inplace=spec.wanted)
+    em_b = emit(kp_b, f"{name}.stepB", opts, module=module, parts=em.parts,
+                buffer_order=em.plan.buffer_names)
+    step_b = module.globals[f"{name}.stepB"]
+    p = em.plan
+    buffers = p.buffer_names
+    bufidx = {nm: k for k, nm in enumerate(buffers)}
+    step = module.globals[f"{name}.step"]
+    fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, PTR, I64, I64, PTR])
+    fn = ir.Function(module, fnty, name=name)
+    fn.attributes.add("nounwind")
+    bufs, dims_in, X, Y, order, n, batch, loss_out = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ndims = len(prog.dims)
+    local = b.alloca(I64, I64(max(ndims, 1)), name="dims")
+    dims: dict[sp.Symbol, ir.Value] = {}
+    for k, d in enumerate(prog.dims):
+        v = b.load(b.gep(dims_in, [I64(k)], inbounds=True, source_etype=I64), typ=I64)
+        b.store(v, b.gep(local, [I64(k)], inbounds=True, source_etype=I64))
+        dims[d] = v
+    ctx = Ctx(module, b, elem, dims)
+
+    def buf(nm: str) -> ir.Value:
+        slot = b.gep(bufs, [I64(bufidx[nm])], inbounds=True, source_etype=PTR)
+        return b.load(slot, typ=PTR, align=8)
+
+    xb, yb = buf(spec.x), buf(spec.y)
+    lossb = buf(spec.loss) if spec.loss is not None else None
+    x_rows = ctx.dim(p.shapes[spec.x][0])
+    y_rows = ctx.dim(p.shapes[spec.y][0])
+    m_slot = b.gep(local, [I64(prog.dims.index(spec.batch))], inbounds=True, source_etype=I64)
+    direct = spec.batch_size == 1
+    if direct:
+        # One sample per step: its X and Y columns are rows of the sample-
+        # major data, so the fast step reads them in place through its own
+        # copy of the buffer table instead of gathering them.
+        nbuf = len(buffers)
+        bufs_b = b.alloca(PTR, I64(nbuf), name="bufs_b")
+        lc = Loop(b, I64(nbuf), "t")
+        src_slot = b.gep(bufs, [lc.index], inbounds=True, source_etype=PTR)
+        dst_slot = b.gep(bufs_b, [lc.index], inbounds=True, source_etype=PTR)
+        b.store(b.load(src_slot, typ=PTR, align=8), dst_slot, align=8)
+        lc.close()
+        x_slot = b.gep(bufs_b, [I64(bufidx[spec.x])], inbounds=True, source_etype=PTR)
+        y_slot = b.gep(bufs_b, [I64(bufidx[spec.y])], inbounds=True, source_etype=PTR)
+    total = b.alloca(elem, name="total")
+    b.store(ctx.const(0.0), total)
+    nb = b.sdiv(b.add(n, b.sub(batch, I64(1))), batch)
+    lb = Loop(b, nb, "batch")
+    start = b.mul(lb.index, batch)
+    rest = b.sub(n, start)
+    size = b.select(b.icmp_signed("<", rest, batch), rest, batch)
+    b.store(size, m_slot)
+
+    def gather() -> None:
+        # X and Y arrive sample-major (one row per sample), so a sample's
+        # features are one contiguous run however the order jumps around.
+        for src, dst, rows in ((X, xb, x_rows), (Y, yb, y_rows)):
+            lk = Loop(b, size, "k")
+            sample = b.load(b.gep(order, [b.add(start, lk.index)], inbounds=True,
+                                  source_etype=I64), typ=I64)
+            base = b.mul(sample, rows)
+            li = Loop(b, rows, "r")
+            v = ctx.load(src, b.add(base, li.index))
+            ctx.store(v, dst, b.add(b.mul(li.index, size), lk.index))
+            li.close()
+            lk.close()
+
+    def copy_back(done: dict[str, str]) -> None:
+        for param, new in spec.updates:
+            if new in done:
+                continue
+            r, c = p.shapes[param]
+            cnt = b.mul(ctx.dim(r), ctx.dim(c))
+            dst, src = buf(param), buf(new)
+            lc = Loop(b, cnt, "u")
+            ctx.store(ctx.load(src, lc.index), dst, lc.index)
+            lc.close()
+
+    full = b.icmp_signed("==", size, I64(spec.batch_size))
+    with b.if_else(full) as (then, otherwise):
+        with then:
+            if direct:
+                sample = b.load(b.gep(order, [start], inbounds=True, source_etype=I64), typ=I64)
+                for slot, src, rows in ((x_slot, X, x_rows), (y_slot, Y, y_rows)):
+                    row = b.gep(src, [b.mul(sample, rows)], inbounds=True, source_etype=elem)
+                    b.store(row, slot, align=8)
+                b.call(step_b, [bufs_b, local])
+            else:
+                gather()
+                b.call(step_b, [bufs, local])
+            copy_back(em_b.plan.inplace)
+        with otherwise:
+            gather()
+            b.call(step, [bufs, local])
+            copy_back(em.plan.inplace)
+    if lossb is not None:
+        lossv = ctx.load(lossb, I64(0))
+        acc = b.fadd(b.load(total, typ=elem), b.fmul(lossv, b.sitofp(size, elem)))
+        b.store(acc, total)
+    lb.close()
+    mean = b.fdiv(b.load(total, typ=elem), b.sitofp(n, elem))
+    b.store(mean, loss_out)
+    b.ret_void()
+    return em
+

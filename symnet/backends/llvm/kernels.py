@@ -1,0 +1,215 @@
+"""Per-op kernels: loop groups, constants, identities, transposes, reductions, column ops."""
+
+from __future__ import annotations
+
+import sympy as sp
+from llvmlite import ir
+
+from ...errors import UnsupportedError
+from ...graph import VARS
+from ...lower import Group
+from ...schedule import Step
+from .irutil import I64, Ctx, Loop, index
+from .scalar import BodyEmitter
+
+__all__ = ["emit_column", "emit_const", "emit_group", "emit_leaf", "emit_reduce",
+           "emit_transpose"]
+
+
+def emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) -> None:
+    """One loop nest computing every step of the group; stores what is needed
+    (a value in ``inplace`` overwrites the buffer it names, entry by entry)."""
+    R, C = shapes[g.steps[0].out]
+    rows, cols = c.dim(R), c.dim(C)
+    outer = Loop(c.b, rows, "i") if R != 1 else None
+    i = outer.index if outer else I64(0)
+    inner = Loop(c.b, cols, "j") if C != 1 else None
+    j = inner.index if inner else I64(0)
+    values: dict[str, ir.Value] = {}
+    for s in g.steps:
+        env = {}
+        for k, a in enumerate(s.args):
+            if a in values:
+                env[VARS[k]] = values[a]
+            else:
+                shape = s.views[k] if s.views and s.views[k] is not None else shapes[a]
+                env[VARS[k]] = c.load(ptr[a], index(c, shape, i, j, c.dim(shape[1])))
+        reps, (red,) = sp.cse([s.attr], symbols=sp.numbered_symbols("_c"), optimizations=None,
+                              order="canonical")
+        em = BodyEmitter(c, env)
+        for sym, val in reps:
+            env[sym] = em(val)
+        values[s.out] = em(red)
+        if s.out in g.stores:
+            target = ptr[inplace.get(s.out, s.out)]
+            c.store(values[s.out], target, index(c, (R, C), i, j, cols))
+    if inner:
+        inner.close()
+    if outer:
+        outer.close()
+
+
+def emit_const(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    R, C = shapes[s.out]
+    n = c.b.mul(c.dim(R), c.dim(C))
+    val = BodyEmitter(c, {})(sp.sympify(s.attr))
+    loop = Loop(c.b, n, "k")
+    c.store(val, ptr[s.out], loop.index)
+    loop.close()
+
+
+def emit_leaf(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    if not isinstance(s.attr, sp.Identity):
+        raise UnsupportedError(f"llvm backend: leaf {s.attr} is not an input")
+    R, C = shapes[s.out]
+    rows, cols = c.dim(R), c.dim(C)
+    li = Loop(c.b, rows, "i")
+    lj = Loop(c.b, cols, "j")
+    b = c.b
+    eq = b.icmp_signed("==", li.index, lj.index)
+    val = b.select(eq, c.const(1.0), c.const(0.0))
+    c.store(val, ptr[s.out], b.add(b.mul(li.index, cols), lj.index))
+    lj.close()
+    li.close()
+
+
+def emit_transpose(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    R, C = shapes[s.out]
+    rows, cols = c.dim(R), c.dim(C)
+    b = c.b
+    li = Loop(b, rows, "i")
+    lj = Loop(b, cols, "j")
+    v = c.load(ptr[s.args[0]], b.add(b.mul(lj.index, rows), li.index))
+    c.store(v, ptr[s.out], b.add(b.mul(li.index, cols), lj.index))
+    lj.close()
+    li.close()
+
+
+def emit_reduce(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
+    (a,) = s.args
+    R, C = shapes[a]
+    rows, cols = c.dim(R), c.dim(C)
+    b = c.b
+    src, dst = ptr[a], ptr[s.out]
+    zero = c.const(0.0)
+    red = ("contract", "reassoc")
+    if s.attr == 0:  # column sums: accumulate rows into the output row (vectorizes over j)
+        lj = Loop(b, cols, "j0")
+        c.store(zero, dst, lj.index)
+        lj.close()
+        li = Loop(b, rows, "i")
+        lj = Loop(b, cols, "j")
+        acc = b.fadd(c.load(dst, lj.index), c.load(src, b.add(b.mul(li.index, cols), lj.index)))
+        c.store(acc, dst, lj.index)
+        lj.close()
+        li.close()
+        return
+    if s.attr == 1:
+        li = Loop(b, rows, "i")
+        total = _sum_loop(c, src, b.mul(li.index, cols), cols, red)
+        c.store(total, dst, li.index)
+        li.close()
+        return
+    total = _sum_loop(c, src, I64(0), b.mul(rows, cols), red)
+    c.store(total, dst, I64(0))
+
+
+def _sum_loop(c: Ctx, src, start, n, flags) -> ir.Value:
+    b = c.b
+    loop = Loop(b, n, "k")
+    acc = loop.carry(c.const(0.0), "acc")
+    nxt = b.fadd(acc, c.load(src, b.add(start, loop.index)), flags=flags)
+    loop.close({acc: nxt})
+    return acc
+
+
+def emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None:
+    """softmax / log_softmax / logsumexp of each column with a max shift.
+
+    Row-major layout: loop rows outside and columns inside so every pass is
+    a contiguous, vectorizable sweep; per-column max and sum live in scratch.
+    """
+    (a,) = s.args
+    R, C = shapes[a]
+    rows, cols = c.dim(R), c.dim(C)
+    b = c.b
+    z, out = ptr[a], ptr[s.out]
+    if isinstance(cols, ir.Constant) and cols.constant == 1:
+        _emit_one_column(c, s.op, z, out, rows)
+        return
+    mx = ptr[scratch]
+    sm = b.gep(mx, [cols], inbounds=True, source_etype=c.elem)
+    ninf = c.const(float("-inf"))
+    lj = Loop(b, cols, "j0")
+    c.store(ninf, mx, lj.index)
+    c.store(c.const(0.0), sm, lj.index)
+    lj.close()
+    li = Loop(b, rows, "i1")
+    lj = Loop(b, cols, "j1")
+    v = c.load(z, b.add(b.mul(li.index, cols), lj.index))
+    m = c.load(mx, lj.index)
+    c.store(c.select(">", v, m, v, m), mx, lj.index)
+    lj.close()
+    li.close()
+    # A column of -inf (or +inf) would give inf - inf: shift by 0 instead.
+    lj = Loop(b, cols, "j2")
+    m = c.load(mx, lj.index)
+    fin = b.fcmp_ordered("<", b.call(c.intrinsic("fabs"), [m]), c.const(float("inf")))
+    c.store(b.select(fin, m, c.const(0.0)), mx, lj.index)
+    lj.close()
+    li = Loop(b, rows, "i3")
+    lj = Loop(b, cols, "j3")
+    idx = b.add(b.mul(li.index, cols), lj.index)
+    e = c.math("exp", c.fsub(c.load(z, idx), c.load(mx, lj.index)))
+    c.store(c.fadd(c.load(sm, lj.index), e), sm, lj.index)
+    if s.op == "softmax":
+        c.store(e, out, idx)
+    lj.close()
+    li.close()
+    if s.op == "logsumexp":
+        lj = Loop(b, cols, "j4")
+        lse = c.fadd(c.load(mx, lj.index), c.math("log", c.load(sm, lj.index)))
+        c.store(lse, out, lj.index)
+        lj.close()
+        return
+    li = Loop(b, rows, "i5")
+    lj = Loop(b, cols, "j5")
+    idx = b.add(b.mul(li.index, cols), lj.index)
+    if s.op == "softmax":
+        val = c.fdiv(c.load(out, idx), c.load(sm, lj.index))
+    else:
+        lse = c.fadd(c.load(mx, lj.index), c.math("log", c.load(sm, lj.index)))
+        val = c.fsub(c.load(z, idx), lse)
+    c.store(val, out, idx)
+    lj.close()
+    li.close()
+
+
+def _emit_one_column(c: Ctx, op: str, z, out, rows) -> None:
+    """The column op of a single column (one sample): max and sum are loop
+    carries rather than scratch rows, so the exp pass vectorizes over rows."""
+    b = c.b
+    lm = Loop(b, rows, "i1")
+    m = lm.carry(c.const(float("-inf")), "mx")
+    v = c.load(z, lm.index)
+    lm.close({m: c.select(">", v, m, v, m)})
+    # A column of -inf (or +inf) would give inf - inf: shift by 0 instead.
+    fin = b.fcmp_ordered("<", b.call(c.intrinsic("fabs"), [m]), c.const(float("inf")))
+    shift = b.select(fin, m, c.const(0.0))
+    le = Loop(b, rows, "i3")
+    acc = le.carry(c.const(0.0), "sum")
+    e = c.math("exp", c.fsub(c.load(z, le.index), shift))
+    if op == "softmax":
+        c.store(e, out, le.index)
+    le.close({acc: b.fadd(acc, e, flags=("reassoc",))})
+    if op == "logsumexp":
+        c.store(c.fadd(shift, c.math("log", acc)), out, I64(0))
+        return
+    lo = Loop(b, rows, "i5")
+    if op == "softmax":
+        val = c.fdiv(c.load(out, lo.index), acc)
+    else:
+        val = c.fsub(c.load(z, lo.index), c.fadd(shift, c.math("log", acc)))
+    c.store(val, out, lo.index)
+    lo.close()
+

@@ -1,0 +1,253 @@
+"""Matrix products: register-blocked loops for small ones, BLAS through a global pointer."""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ...graph import VARS
+from ...lower import Fold
+from ...schedule import Step
+from .irutil import I8, I32, I64, PTR, Ctx, Loop
+from .scalar import BodyEmitter
+
+__all__ = ["ROW_BLOCK", "Scale", "emit_matmul", "gemm_slot"]
+
+
+class Scale:
+    """alpha and beta of an update, as IR values."""
+
+    def __init__(self, alpha: ir.Value, beta: ir.Value):
+        self.alpha, self.beta = alpha, beta
+
+    def apply(self, c: Ctx, acc: ir.Value, old: ir.Value) -> ir.Value:
+        return c.fadd(c.fmul(self.beta, old), c.fmul(self.alpha, acc))
+
+
+
+#: Rows of the output a product's inner loop updates together.
+ROW_BLOCK = 4
+
+
+def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner, sc: Scale | None = None) -> None:
+    """out = op(A) B by i, p, j, vectorized over j and register-blocked over i:
+    ROW_BLOCK entries of op(A) stay in registers and every vector of B's row
+    p that is loaded feeds ROW_BLOCK rows of the output."""
+    b = c.b
+    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    lb = Loop(b, blocks, "ib")
+    i0 = b.mul(lb.index, I64(ROW_BLOCK))
+    rows_i = [b.add(i0, I64(r)) for r in range(ROW_BLOCK)]
+    _ipj_rows(c, A, B, out, ta, rows_i, rows, cols, inner, sc)
+    lb.close()
+    # The rows left over after the blocks, one at a time.
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    _ipj_rows(c, A, B, out, ta, [lr.index], rows, cols, inner, sc)
+    lr.close()
+
+
+def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner,
+              sc: Scale | None = None) -> None:
+    b = c.b
+    starts = [b.mul(i, cols) for i in row_idx]
+    lj = Loop(b, cols, "j0")
+    for st in starts:
+        idx = b.add(st, lj.index)
+        c.store(c.const(0.0) if sc is None else c.fmul(sc.beta, c.load(out, idx)), out, idx)
+    lj.close()
+    lp = Loop(b, inner, "p")
+    avs = []
+    for i in row_idx:
+        aidx = b.add(b.mul(lp.index, rows), i) if ta else b.add(b.mul(i, inner), lp.index)
+        av = c.load(A, aidx)
+        avs.append(av if sc is None else c.fmul(sc.alpha, av))
+    brow = b.mul(lp.index, cols)
+    lj = Loop(b, cols, "j")
+    bv = c.load(B, b.add(brow, lj.index))
+    for st, av in zip(starts, avs, strict=True):
+        oidx = b.add(st, lj.index)
+        c.store(c.fadd(c.load(out, oidx), c.fmul(av, bv)), out, oidx)
+    lj.close()
+    lp.close()
+
+
+def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner, sc: Scale | None = None) -> None:
+    """out[i] = sum_p op(A)[i, p] * B[p] (B one contiguous column).
+
+    op(A) = A: ROW_BLOCK dot products share each vector of B and run as
+    independent accumulator chains (one chain would wait on the adder's
+    latency every step); the sums reassociate, so they vectorize over p.
+    op(A) = A^T: rows of A are contiguous along i, so out += B[p] * A[p, :]
+    for each p, vectorized over i with no horizontal sums at all.
+    """
+    b = c.b
+    if ta:
+        lz = Loop(b, rows, "i0")
+        init = c.const(0.0) if sc is None else c.fmul(sc.beta, c.load(out, lz.index))
+        c.store(init, out, lz.index)
+        lz.close()
+        lp = Loop(b, inner, "p")
+        bp = c.load(B, lp.index)
+        if sc is not None:
+            bp = c.fmul(sc.alpha, bp)
+        li = Loop(b, rows, "i")
+        oidx = li.index
+        aval = c.load(A, b.add(b.mul(lp.index, rows), li.index))
+        c.store(c.fadd(c.load(out, oidx), c.fmul(aval, bp)), out, oidx)
+        li.close()
+        lp.close()
+        return
+
+    def block(i_rows: list) -> None:
+        lp = Loop(b, inner, "p")
+        accs = [lp.carry(c.const(0.0), f"acc{k}") for k in range(len(i_rows))]
+        bv = c.load(B, lp.index)
+        nxt = {}
+        for acc, i in zip(accs, i_rows, strict=True):
+            av = c.load(A, b.add(b.mul(i, inner), lp.index))
+            nxt[acc] = b.fadd(acc, c.fmul(av, bv), flags=("contract", "reassoc"))
+        lp.close(nxt)
+        for acc, i in zip(accs, i_rows, strict=True):
+            c.store(acc if sc is None else sc.apply(c, acc, c.load(out, i)), out, i)
+
+    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    lb = Loop(b, blocks, "ib")
+    i0 = b.mul(lb.index, I64(ROW_BLOCK))
+    block([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
+    lb.close()
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    block([lr.index])
+    lr.close()
+
+
+def _product_dims(c: Ctx, s: Step, shapes: dict):
+    """(rows, cols, inner) of a product step as i64 values."""
+    a = s.args[0]
+    R, C = shapes[s.out]
+    sa = shapes[a]
+    K = sa[0] if s.attr[0] else sa[1]
+    return c.dim(R), c.dim(C), c.dim(K)
+
+
+def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict, sc: Scale | None = None,
+                       out=None) -> None:
+    """C = op(A) op(B) by loops ordered for contiguous inner access (with
+    ``sc``: C = beta C + alpha op(A) op(B) into ``out``)."""
+    a, bb = s.args
+    ta, tb = s.attr
+    rows, cols, inner = _product_dims(c, s, shapes)
+    b = c.b
+    A, B = ptr[a], ptr[bb]
+    out = ptr[s.out] if out is None else out
+    if not tb:
+        # A matrix-vector product (one column, e.g. one sample) is a dot
+        # product per row, B's column being contiguous; otherwise i, p, j.
+        one_col = b.icmp_signed("==", cols, I64(1))
+        with b.if_else(one_col) as (then, otherwise):
+            with then:
+                _dot_rows(c, A, B, out, ta, rows, inner, sc)
+            with otherwise:
+                _emit_ipj(c, A, B, out, ta, rows, cols, inner, sc)
+        return
+    # B stored transposed (C x K): dot products over contiguous rows of A and B.
+    li = Loop(b, rows, "i")
+    lj = Loop(b, cols, "j")
+    lp = Loop(b, inner, "p")
+    acc = lp.carry(c.const(0.0), "acc")
+    aidx = b.add(b.mul(lp.index, rows), li.index) if ta else b.add(b.mul(li.index, inner),
+                                                                     lp.index)
+    bidx = b.add(b.mul(lj.index, inner), lp.index)
+    nxt = b.fadd(acc, c.fmul(c.load(A, aidx), c.load(B, bidx)), flags=("contract", "reassoc"))
+    lp.close({acc: nxt})
+    oidx = b.add(b.mul(li.index, cols), lj.index)
+    c.store(acc if sc is None else sc.apply(c, acc, c.load(out, oidx)), out, oidx)
+    lj.close()
+    li.close()
+
+
+def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
+                threshold: int, update: Fold | None = None) -> None:
+    """Loops for small products; from ``threshold`` multiply-adds on a call through the
+    global function pointer ``gemm`` -- when the runtime has filled it in.
+
+    With ``update`` (a GEMM fold) the product is not stored: it goes straight into the
+    in-place update of a parameter, C = beta C + alpha op(A) op(B).
+    """
+    sc, out = None, ptr[s.out] if update is None else ptr[update.param]
+    if update is not None:
+        env = {VARS[k]: c.load(ptr[a], I64(0)) for k, a in enumerate(update.step.args)
+               if VARS[k] in update.alpha.free_symbols | update.beta.free_symbols}
+        em = BodyEmitter(c, env)
+        sc = Scale(em(update.alpha), em(update.beta))
+    if gemm is None:
+        _emit_matmul_loops(c, ptr, s, shapes, sc, out)
+        return
+    a, bb = s.args
+    ta, tb = s.attr
+    rows, cols, inner = _product_dims(c, s, shapes)
+    b = c.b
+    slot = gemm_slot(c.module, gemm, c.owner)
+    # A typed pointer to the function type: llvmlite reads the callee's
+    # signature from it (the IR text still says ``ptr``).
+    fnty = ir.FunctionType(ir.VoidType(), [PTR] * 13).as_pointer()
+    fptr = b.load(slot, typ=fnty)
+    work = b.mul(b.mul(rows, cols), inner)
+    small = b.icmp_signed("<", work, I64(threshold))
+    unset = b.icmp_unsigned("==", fptr, ir.Constant(fnty, None))
+    # BLAS takes 32-bit sizes: anything larger stays with the loops.
+    big = b.icmp_signed(">", b.select(b.icmp_signed(">", rows, cols), rows, cols),
+                        I64(2**31 - 1))
+    use_loops = b.or_(b.or_(small, unset), b.or_(big, b.icmp_signed(">", inner,
+                                                                    I64(2**31 - 1))))
+    fn = b.function
+    blk_small = fn.append_basic_block("mm.loops")
+    blk_blas = fn.append_basic_block("mm.blas")
+    blk_done = fn.append_basic_block("mm.done")
+    b.cbranch(use_loops, blk_small, blk_blas)
+    b.position_at_end(blk_small)
+    _emit_matmul_loops(c, ptr, s, shapes, sc, out)
+    b.branch(blk_done)
+    b.position_at_end(blk_blas)
+    _call_gemm(c, fptr, ptr[a], ptr[bb], out, ta, tb, rows, cols, inner, shapes[a],
+               shapes[bb], sc)
+    b.branch(blk_done)
+    b.position_at_end(blk_done)
+
+
+def gemm_slot(module: ir.Module, gemm: str, owner: ir.Module | None = None
+              ) -> ir.GlobalVariable:
+    """The global holding the ?gemm pointer: defined (null) in the main
+    module, declared in a part module (``owner`` is then the main module)."""
+    slot = module.globals.get(gemm)
+    if slot is None:
+        slot = ir.GlobalVariable(module, PTR, name=gemm)
+        if owner is None:
+            slot.initializer = ir.Constant(PTR, None)
+        else:
+            gemm_slot(owner, gemm)
+    return slot
+
+
+def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb,
+               sc: Scale | None = None) -> None:
+    """Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T."""
+    b = c.b
+
+    def slot(ty, val):
+        p = b.alloca(ty)
+        b.store(val, p)
+        return p
+
+    lda = c.dim(sha[1])
+    ldb = c.dim(shb[1])
+    transa = slot(I8, I8(ord("T" if tb else "N")))
+    transb = slot(I8, I8(ord("T" if ta else "N")))
+    m = slot(I32, b.trunc(cols, I32))
+    n = slot(I32, b.trunc(rows, I32))
+    k = slot(I32, b.trunc(inner, I32))
+    alpha = slot(c.elem, c.const(1.0) if sc is None else sc.alpha)
+    beta = slot(c.elem, c.const(0.0) if sc is None else sc.beta)
+    ldb_ = slot(I32, b.trunc(ldb, I32))
+    lda_ = slot(I32, b.trunc(lda, I32))
+    ldc = slot(I32, b.trunc(cols, I32))
+    b.call(fptr, [transa, transb, m, n, k, alpha, B, ldb_, A, lda_, beta, out, ldc])
+

@@ -1,0 +1,151 @@
+"""Module assembly: a kernel plan -> an LLVM module (one internal function per group)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from llvmlite import ir
+
+from ...graph import COLUMN_OPS
+from ...lower import Group, KernelPlan
+from .irutil import I64, PTR, Fn
+from .kernels import emit_column, emit_const, emit_group, emit_leaf, emit_reduce, emit_transpose
+from .matmul import emit_matmul
+
+__all__ = ["Options", "Parts", "emit"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to generate code for one module (everything but the plan)."""
+
+    elem: ir.Type                       # ir.DoubleType() or ir.FloatType()
+    gemm: str | None                    # global holding a ?gemm pointer (None: loops only)
+    blas_threshold: int                 # multiply-adds from which a product calls BLAS
+    triple: str = ""
+    data_layout: str = ""
+
+
+#: Relative compile cost of a group by its op (loop groups add their step
+#: count): spreads the work of a module's parts evenly.
+_COST = {"matmul": 6.0, "softmax": 4.0, "log_softmax": 4.0, "logsumexp": 3.0, "ew": 1.0}
+
+
+def _group_cost(g: Group) -> float:
+    return _COST.get(g.op, 0.5) + (0.25 * len(g.steps) if g.is_loop else 0.0)
+
+
+@dataclass
+class Parts:
+    """Extra modules that take a share of a main module's group functions, so
+    the modules compile in parallel and link together."""
+
+    owner: ir.Module
+    modules: list[ir.Module]
+    costs: list[float]
+
+    @classmethod
+    def new(cls, owner: ir.Module, n: int) -> Parts:
+        mods = []
+        for k in range(n):
+            part = ir.Module(name=f"{owner.name}.part{k + 1}")
+            part.triple, part.data_layout = owner.triple, owner.data_layout
+            mods.append(part)
+        return cls(owner, mods, [0.0] * (n + 1))
+
+    def place(self, g: Group) -> ir.Module:
+        """The module (owner or a part) with the least estimated work so far."""
+        k = min(range(len(self.costs)), key=self.costs.__getitem__)
+        self.costs[k] += _group_cost(g)
+        return self.owner if k == 0 else self.modules[k - 1]
+
+
+@dataclass
+class Emitted:
+    module: ir.Module
+    plan: KernelPlan
+    parts: Parts
+
+    @property
+    def modules(self) -> list[ir.Module]:
+        """The main module, then the parts that have any functions."""
+        return [self.module] + [m for m in self.parts.modules if m.functions]
+
+
+_SINGLE = {"const": emit_const, "leaf": emit_leaf, "transpose": emit_transpose,
+           "reduce": emit_reduce}
+
+
+def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None = None,
+         module: ir.Module | None = None, parts: Parts | int = 0,
+         buffer_order: list[str] | None = None) -> Emitted:
+    """Add ``void NAME(T** bufs, i64* dims)`` computing the plan to ``module``
+    (a new one by default).
+
+    ``bufs`` holds one pointer per buffer of the plan (``buffer_order``:
+    another plan's order, shared by a specialization of the same program);
+    ``dims`` the values of ``dims`` (default: the program's). Every group is
+    an internal function whose pointer arguments are ``noalias``, so its
+    loops vectorize without runtime alias checks; ``parts`` (a count or
+    :class:`Parts`) take a share of those functions.
+    """
+    dims = list(kp.program.dims if dims is None else dims)
+    if module is None:
+        module = ir.Module(name=name)
+        if opts.triple:
+            module.triple = opts.triple
+        if opts.data_layout:
+            module.data_layout = opts.data_layout
+    if isinstance(parts, int):
+        parts = Parts.new(module, parts)
+    buffers = kp.buffer_names
+    if buffer_order is not None:
+        missing = [nm for nm in buffers if nm not in buffer_order]
+        if missing:
+            raise ValueError(f"buffers {missing} are not in the shared buffer order")
+        buffers = list(buffer_order)
+    main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=name)
+    main.attributes.add("nounwind")
+    bufs_arg, dims_arg = main.args
+    b = ir.IRBuilder(main.append_basic_block("entry"))
+    ptrs = []
+    for k in range(len(buffers)):
+        slot = b.gep(bufs_arg, [I64(k)], inbounds=True, source_etype=PTR)
+        ptrs.append(b.load(slot, typ=PTR, align=8))
+    bufidx = {nm: k for k, nm in enumerate(buffers)}
+    folded = kp.folded
+    for gi, g in enumerate(kp.groups):
+        if g.steps[0].out in folded:
+            continue  # computed by the product before it (a GEMM fold)
+        fold = kp.folds.get(g.steps[0].out)
+        own = [t.out for t in g.steps]
+        used: list[str] = []
+        for s in g.steps + ([fold.step] if fold else []):
+            for a in s.args:
+                if a in bufidx and a not in used and a not in own:
+                    used.append(a)
+        used += [n for n in g.stores if n not in used and fold is None]
+        if g.steps[0].out in kp.scratch:
+            used.append(kp.scratch[g.steps[0].out])
+        target = parts.place(g) if parts.modules else module
+        f = Fn(target, f"{name}.g{gi}", used, opts.elem, dims, kp.const_dims,
+               owner=None if target is module else module)
+        callee = f.fn
+        if target is not module:
+            # Reached from another module: external (hidden: not exported).
+            f.fn.linkage = "hidden"
+            callee = ir.Function(module, f.fn.ftype, name=f.fn.name)
+        s = g.steps[0]
+        if g.is_loop:
+            emit_group(f.ctx, f.ptr, g, kp.shapes, kp.inplace)
+        elif s.op in COLUMN_OPS:
+            emit_column(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
+        elif s.op == "matmul":
+            emit_matmul(f.ctx, f.ptr, s, kp.shapes, opts.gemm, opts.blas_threshold, fold)
+        else:
+            _SINGLE[s.op](f.ctx, f.ptr, s, kp.shapes)
+        f.ctx.b.ret_void()
+        b.call(callee, [ptrs[bufidx[u]] for u in used] + [dims_arg])
+    b.ret_void()
+    return Emitted(module, kp, parts)

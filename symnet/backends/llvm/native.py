@@ -1,0 +1,392 @@
+"""Native kernels at run time: compile or load a module, place buffers, call it."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import sympy as sp
+
+from ... import aligned
+from ...config import blas_threshold
+from ...lower import EpochData, EpochSpec, KernelPlan, plan_kernel, workspace
+from ...schedule import Program
+from .blas import GEMM_SLOT, blas_address
+from .jit import Compiled, compile_jobs, target_fingerprint
+from .pool import ALIGN, MIN_BYTES, aligned_copy, aligned_empty, pool
+from .request import ModuleRequest
+
+__all__ = ["POINTS", "EpochFunction", "NativeFunction"]
+
+#: The point count of a scalar formula evaluated over arrays of points.
+POINTS = sp.Symbol("__points", integer=True, positive=True)
+
+#: From this many points on, a point-wise kernel splits the range over the cores.
+PARALLEL_POINTS = 1 << 16
+
+_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_EPOCH_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                ctypes.c_int64, ctypes.c_void_p)
+
+
+@dataclass
+class _Specialization:
+    plan: KernelPlan                 # the generic plan: its buffers and memory
+    compiled: Compiled
+    cfunc: object
+    dims: list[sp.Symbol]
+    blas_threshold: int
+    layouts: dict = field(default_factory=dict)
+    calls: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Call:
+    """Per-dims buffer placement of a kernel call (see NativeFunction._call_plan)."""
+
+    n_buffers: int
+    inputs: dict[str, int]                       # input name -> argument index
+    work: list[tuple[int, int]]                  # (buffer index, workspace offset)
+    work_total: int
+    outs: list[tuple[str, int, int, tuple]]      # (name, offset, size, shape)
+    out_total: int
+    out_slots: list[tuple[int, int]]             # (buffer index, output block offset)
+    out_names: list[tuple[int, str]]             # (buffer index, output name)
+    dims: np.ndarray
+
+
+class _Native:
+    """What a kernel and an epoch share: compiled specializations, memory
+    layouts per dims, BLAS wiring and inspection of the last one run."""
+
+    def __init__(self, prog: Program, name: str, dtype: np.dtype):
+        self.prog = prog
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self._specs: dict[tuple, _Specialization] = {}
+        self._current: _Specialization | None = None
+
+    def _default(self) -> _Specialization:
+        raise NotImplementedError
+
+    @property
+    def current(self) -> _Specialization:
+        """The specialization that ran last (compiled on first use)."""
+        if self._current is None:
+            self._current = self._default()
+        return self._current
+
+    @current.setter
+    def current(self, spec: _Specialization) -> None:
+        self._current = spec
+
+    def _compile(self, key: tuple, proto, shapes: dict, dims: list,
+                 epoch: EpochSpec | None = None) -> _Specialization:
+        hit = self._specs.get(key)
+        if hit is not None:
+            return hit
+        request = ModuleRequest(self.prog, self.name, self.dtype.name,
+                                tuple(sorted(shapes.items())), tuple(dims), GEMM_SLOT[self.dtype],
+                                blas_threshold(), compile_jobs() - 1, target_fingerprint(),
+                                epoch=epoch)
+        compiled = request.compile()
+        spec = _Specialization(plan_kernel(self.prog, shapes), compiled,
+                               proto(compiled.address(self.name)), dims, request.blas_threshold)
+        self._specs[key] = spec
+        return spec
+
+    def _layout_for(self, spec: _Specialization, values: dict) -> tuple[tuple, tuple]:
+        """The dims key and (sizes, offsets, workspace size) for these dims, cached."""
+        key = tuple(values[d] for d in spec.dims)
+        layout = spec.layouts.get(key)
+        if layout is None:
+            self._ensure_blas(spec, values)
+            layout = spec.layouts[key] = workspace(spec.plan, values,
+                                                   ALIGN // self.dtype.itemsize)
+        return key, layout
+
+    def _ensure_blas(self, spec: _Specialization, values: dict) -> None:
+        """Fill the module's ?gemm pointer once a product is big enough for it."""
+        slot = GEMM_SLOT[self.dtype]
+        for s in spec.plan.steps:
+            if s.op != "matmul":
+                continue
+            (ra, ca), _ = s.arg_shapes
+            inner = ra if s.attr[0] else ca
+            work = 1
+            for d in (*s.shape, inner):
+                work *= int(sp.sympify(d).subs(values))
+            if work >= spec.blas_threshold:
+                addr = blas_address(self.dtype)
+                where = spec.compiled.global_address(slot)
+                if addr is not None and where:
+                    ctypes.c_void_p.from_address(where).value = addr
+                return
+
+    # Of the specialization that ran last (point-wise inputs get their own).
+    @property
+    def llvm_ir(self) -> str:
+        return self.current.compiled.ir
+
+    @property
+    def llvm_ir_optimized(self) -> str:
+        return self.current.compiled.optimized_ir
+
+    @property
+    def asm(self) -> str:
+        return self.current.compiled.asm
+
+
+class NativeFunction(_Native):
+    """Calls the compiled kernel: allocates buffers, passes pointers, returns outputs.
+
+    One specialization per pattern of point-valued scalar inputs, compiled
+    on first use (the default one when built, so errors surface there);
+    intermediates share one workspace whose offsets reuse memory once a
+    value is dead.
+    """
+
+    #: Every output array is newly allocated (a value returned twice is the
+    #: same array object; inputs returned are copies): see Kernel._finish.
+    fresh_outputs = True
+
+    def __init__(self, prog: Program, name: str, dtype: np.dtype):
+        super().__init__(prog, name, dtype)
+        self.scalar_inputs = [k for k, (_, sym) in enumerate(prog.inputs)
+                              if not getattr(sym, "is_Matrix", False)]
+        self.threads = max(1, min(os.cpu_count() or 1, 8))
+        self.current = self._spec(())
+
+    def _default(self) -> _Specialization:
+        return self._spec(())
+
+    def _spec(self, points: tuple[int, ...]) -> _Specialization:
+        shapes: dict[str, tuple] = {}
+        dims = list(self.prog.dims)
+        if points:
+            dims.append(POINTS)
+            pointwise = {self.prog.inputs[k][0] for k in points}
+            for n in pointwise:
+                shapes[n] = (1, POINTS)
+            for s in self.prog.steps:
+                if s.shape == (1, 1) and any(a in pointwise for a in s.args):
+                    shapes[s.out] = (1, POINTS)
+                    pointwise.add(s.out)
+        return self._compile(points, _PROTO, shapes, dims)
+
+    # ---------------------------------------------------------------- call
+    def __call__(self, *args):
+        n_in = len(self.prog.inputs)
+        arrays, dim_values = list(args[:n_in]), list(args[n_in:])
+        points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
+        spec = self.current = self._spec(points)
+        values = dict(zip(self.prog.dims, dim_values, strict=True))
+        if not points:
+            return self._run(spec, arrays, values, None)
+        n = int(np.shape(arrays[points[0]])[0])
+        plan = spec.plan
+        # Point-wise outputs computed here get one array for all chunks; an
+        # input returned as an output is copied whole below (never a buffer
+        # the kernel does not write).
+        outs = {name: aligned_empty(n, self.dtype) for name in plan.outputs
+                if name not in plan.inputs and plan.shapes[name] == (1, POINTS)}
+        parts = self.threads if n >= PARALLEL_POINTS else 1
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        chunks = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+        if not chunks:
+            chunks = [(0, 0)]
+
+        def run(lo: int, hi: int):
+            part = [a[lo:hi] if k in points else a for k, a in enumerate(arrays)]
+            return self._run(spec, part, {**values, POINTS: hi - lo},
+                             {name: arr[lo:hi] for name, arr in outs.items()})
+
+        if len(chunks) == 1:
+            result = run(*chunks[0])
+        else:
+            # The native call releases the GIL: the point ranges run on all cores.
+            from concurrent.futures import ThreadPoolExecutor  # only big point sets need it
+
+            with ThreadPoolExecutor(len(chunks)) as workers:
+                result = list(workers.map(lambda c: run(*c), chunks))[0]
+        given = {name: k for k, name in enumerate(plan.inputs)}
+        return tuple(np.array(arrays[given[name]], dtype=self.dtype) if name in given
+                     else outs.get(name, r)
+                     for name, r in zip(plan.outputs, result, strict=True))
+
+    def _run(self, spec: _Specialization, arrays: list, values: dict,
+             out_views: dict[str, np.ndarray] | None):
+        """One native call; ``out_views`` are preallocated output slices."""
+        key, call = self._call_plan(spec, values)
+        item = self.dtype.itemsize
+        ptr = [0] * call.n_buffers
+        keep = []
+        for k, a in enumerate(arrays):
+            arr = np.ascontiguousarray(a, dtype=self.dtype)
+            if arr.ndim == 0:
+                arr = arr.reshape(1)
+            keep.append(arr)
+            ptr[k] = arr.ctypes.data
+        if out_views is None and (call.work_total + call.out_total) * item < MIN_BYTES:
+            # Small: workspace and outputs share one allocation (one address
+            # lookup); the outputs start on a cache line after the workspace.
+            raw = aligned.empty(call.work_total + call.out_total, self.dtype)
+            base = raw.ctypes.data
+            for k, off in call.work:
+                ptr[k] = base + off * item
+            at = call.work_total
+            made = {name: raw[at + off:at + off + size].reshape(shape)
+                    for name, off, size, shape in call.outs}
+            base += call.work_total * item
+            for k, off in call.out_slots:
+                ptr[k] = base + off * item
+            keep.append(raw)
+        else:
+            work = pool.empty(call.work_total, self.dtype)
+            base = work.ctypes.data
+            for k, off in call.work:
+                ptr[k] = base + off * item
+            keep.append(work)
+            if out_views is None:
+                block = pool.empty(max(call.out_total, 1), self.dtype)
+                base = block.ctypes.data
+                made = {name: block[off:off + size].reshape(shape)
+                        for name, off, size, shape in call.outs}
+                for k, off in call.out_slots:
+                    ptr[k] = base + off * item
+            else:
+                # Outputs that are not point-wise (a constant, a value of
+                # matrix inputs only) get arrays of their own.
+                made = dict(out_views)
+                for name, _, _, shape in call.outs:
+                    if name not in made:
+                        made[name] = aligned_empty(shape, self.dtype)
+                for k, name in call.out_names:
+                    ptr[k] = made[name].ctypes.data
+        ptrs = np.array(ptr, dtype=np.uintp)
+        spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
+        out = []
+        for name in spec.plan.outputs:
+            if name in call.inputs:
+                out.append(keep[call.inputs[name]].copy())
+            else:
+                out.append(made[name])
+        return tuple(out)
+
+    def _call_plan(self, spec: _Specialization, values: dict) -> tuple[tuple, _Call]:
+        """Where every buffer of a call lives for these dims (cached): inputs
+        as passed, outputs in one block, intermediates in one workspace."""
+        key, (sizes, offsets, total) = self._layout_for(spec, values)
+        call = spec.calls.get(key)
+        if call is None:
+            plan = spec.plan
+            names = plan.buffer_names
+            n_in = len(self.prog.inputs)
+            lanes = ALIGN // self.dtype.itemsize
+            outs, out_at, out_total = [], {}, 0
+            for name in plan.outputs:
+                if name in out_at or name in plan.inputs:
+                    continue
+                size = int(np.prod(sizes[name]))
+                out_at[name] = out_total
+                outs.append((name, out_total, size, tuple(sizes[name])))
+                out_total += -(-size // lanes) * lanes
+            call = spec.calls[key] = _Call(
+                n_buffers=len(names),
+                inputs={name: k for k, name in enumerate(plan.inputs)},
+                work=[(k, offsets[n]) for k, n in enumerate(names)
+                      if k >= n_in and n not in out_at],
+                work_total=-(-total // lanes) * lanes,
+                outs=outs, out_total=out_total,
+                out_slots=[(k, out_at[n]) for k, n in enumerate(names) if n in out_at],
+                out_names=[(k, n) for k, n in enumerate(names) if n in out_at],
+                dims=np.array(key if key else [0], dtype=np.int64))
+        return key, call
+
+
+class EpochFunction(_Native):
+    """A whole SGD epoch in one native call (see :func:`.epoch.emit_epoch`).
+
+    Compiled on the first epoch, for that epoch's batch size (each batch
+    size gets its own step with the size built in).
+    """
+
+    def __init__(self, prog: Program, name: str, dtype: np.dtype, spec: EpochSpec):
+        super().__init__(prog, name, dtype)
+        self.epoch_spec = spec
+
+    def _default(self) -> _Specialization:
+        return self._spec(self.epoch_spec.batch_size)
+
+    def _spec(self, batch: int) -> _Specialization:
+        # One specialization per batch size: its full batches run a step
+        # compiled with m fixed.
+        return self._compile(("batch", batch), _EPOCH_PROTO, {}, list(self.prog.dims),
+                             epoch=replace(self.epoch_spec, batch_size=batch))
+
+    def compile_for(self, batch: int) -> None:
+        """Compile (or load) the epoch for this batch size ahead of its first use."""
+        self.current = self._spec(int(batch))
+
+    def epoch(self, data: EpochData, arrays: list, order: np.ndarray, batch: int,
+              dim_values: dict) -> float:
+        """Run one epoch; parameters among ``arrays`` are updated in place.
+
+        ``arrays`` follow the program's inputs (the X and Y slots are taken
+        from ``data``'s sample-major rows, one C-contiguous row per sample);
+        every array must already have this function's dtype (checked by the
+        caller).
+        """
+        names = [n for n, _ in self.prog.inputs]
+        arrays = list(arrays)
+        arrays[names.index(self.epoch_spec.x)] = data.X_rows
+        arrays[names.index(self.epoch_spec.y)] = data.Y_rows
+        spec = self.current = self._spec(int(batch))
+        values = dict(dim_values)
+        values[self.epoch_spec.batch] = batch
+        key, (sizes, offsets, total) = self._layout_for(spec, values)
+        plan = spec.plan
+        work = aligned_empty(total, self.dtype)
+        names = plan.buffer_names
+        ptrs = (ctypes.c_void_p * len(names))()
+        keep = []
+        data = {}
+        shadows = []
+        for k, name in enumerate(names):
+            if name in (self.epoch_spec.x, self.epoch_spec.y):
+                data[name] = arrays[k]
+                arr = aligned_empty(sizes[name], self.dtype)
+            elif k < len(self.prog.inputs):
+                arr = arrays[k]
+                if arr.ndim and arr.ctypes.data % ALIGN:
+                    # Updated every sample: an aligned working copy for the
+                    # epoch is much cheaper than split vector loads.
+                    shadows.append((arr, aligned_copy(arr)))
+                    arr = shadows[-1][1]
+            elif name in offsets:
+                arr = work[offsets[name]:offsets[name] + int(np.prod(sizes[name]))]
+            else:
+                arr = aligned_empty(sizes[name], self.dtype)
+            keep.append(arr)
+            ptrs[k] = arr.ctypes.data
+        X, Y = data[self.epoch_spec.x], data[self.epoch_spec.y]
+        if not (X.flags.c_contiguous and Y.flags.c_contiguous and X.dtype == self.dtype
+                and Y.dtype == self.dtype and X.shape[0] == Y.shape[0]):
+            raise ValueError("X and Y must be sample-major, C-contiguous and of the kernel's "
+                             "dtype, with one row per sample each")
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        n = order.shape[0]
+        if n and (order.min() < 0 or order.max() >= X.shape[0]):
+            raise ValueError(f"order indexes samples 0..{X.shape[0] - 1}, got "
+                             f"{order.min()}..{order.max()}")
+        dims_arr = np.array(key if key else [0], dtype=np.int64)
+        loss = np.zeros(1, dtype=self.dtype)
+        spec.cfunc(ctypes.addressof(ptrs), dims_arr.ctypes.data, X.ctypes.data, Y.ctypes.data,
+                   order.ctypes.data, n, int(batch), loss.ctypes.data)
+        for arr, shadow in shadows:
+            arr[...] = shadow
+        return float(loss[0]) if self.epoch_spec.loss is not None else float("nan")
+

@@ -1,0 +1,17 @@
+"""Lowering: a Program -> a backend-neutral kernel plan, made once for every backend.
+
+The plan holds the program-level decisions that shape generated code:
+execution order and loop groups (:mod:`.group`), batch-of-one
+specialization (:mod:`.specialize`), in-place overwrites (:mod:`.inplace`),
+GEMM folds (:mod:`.fold`), scratch and workspace memory (:mod:`.memory`) and
+the wiring of an SGD epoch (:mod:`.epoch`). A backend only turns a plan
+into code.
+"""
+
+from .epoch import EpochData, EpochSpec
+from .fold import Fold
+from .group import Group
+from .memory import workspace
+from .plan import KernelPlan, plan_kernel
+
+__all__ = ["EpochData", "EpochSpec", "Fold", "Group", "KernelPlan", "plan_kernel", "workspace"]
