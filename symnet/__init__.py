@@ -19,7 +19,6 @@ from .errors import (
     UnsupportedError,
 )
 from .ops import (
-    ACTIVATIONS,
     BinaryLabels,
     Elementwise,
     OneHot,
@@ -37,6 +36,7 @@ from .ops import (
     softmax,
     softplus,
 )
+from .registry import ACTIVATIONS
 
 __version__ = "0.1.0"
 

@@ -3,8 +3,8 @@
 Each node kind has one rule in ``RULES`` that maps the adjoint G of a node's
 output to adjoint contributions for its arguments. Elementwise bodies are
 differentiated by reverse accumulation over their own scalar SymPy DAG, with
-each head's partial derivative taken from ``PARTIALS`` or the head's
-``fdiff`` (so activations use the derivatives of table 4.1).
+each head's partial derivative taken from its registry row's ``partials``
+or the head's ``fdiff`` (so activations use the derivatives of table 4.1).
 """
 
 from __future__ import annotations
@@ -13,34 +13,20 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from . import ops
+from . import ops, registry
 from .errors import NoDependenceError, ShapeError
 from .graph import VARS, Graph, Node
 
-__all__ = ["NoDependenceError", "PARTIALS", "RULES", "body_partials", "derive"]
+__all__ = ["NoDependenceError", "RULES", "body_partials", "derive"]
 
 
-def _first_max(args: tuple, k: int) -> sp.Expr:
-    return ops.maxout(*args).fdiff(k + 1)
-
-
-def _first_min(args: tuple, k: int) -> sp.Expr:
-    return ops.maxout(*[-a for a in args]).fdiff(k + 1)
-
-
-#: Partial derivative overrides, one row per head: (args, k) -> d head / d args[k].
-#: Steps are flat almost everywhere; Max/Min follow maxout's first-wins ties.
-PARTIALS: dict[type, Callable[[tuple, int], sp.Expr]] = {
-    sp.Heaviside: lambda args, k: sp.S.Zero,
-    sp.sign: lambda args, k: sp.S.Zero,
-    sp.Abs: lambda args, k: sp.sign(args[0]),
-    sp.Max: _first_max,
-    sp.Min: _first_min,
-}
+def _override(head: type):
+    row = registry.lookup(head)
+    return row.partials if row is not None else None
 
 
 def _partial(e: sp.Expr, k: int) -> sp.Expr:
-    rule = PARTIALS.get(type(e))
+    rule = _override(type(e))
     if rule is not None:
         return rule(e.args, k)
     return e.fdiff(k + 1)
@@ -159,25 +145,6 @@ def _rule_ew(g: Graph, i: int, n: Node, G: int):
     return out
 
 
-def _rule_logsumexp(g: Graph, i: int, n: Node, G: int):
-    (z,) = n.args
-    s = g.column_op("softmax", z)
-    return [(0, g.ew(VARS[0] * VARS[1], [s, G], g.shape(z)))]
-
-
-def _rule_softmax(g: Graph, i: int, n: Node, G: int):
-    (z,) = n.args
-    dot = g.reduce(g.ew(VARS[0] * VARS[1], [i, G]), 0)
-    return [(0, g.ew(VARS[0] * (VARS[1] - VARS[2]), [i, G, dot], g.shape(z)))]
-
-
-def _rule_log_softmax(g: Graph, i: int, n: Node, G: int):
-    (z,) = n.args
-    s = g.column_op("softmax", z)
-    total = g.reduce(G, 0)
-    return [(0, g.ew(VARS[0] - VARS[1] * VARS[2], [G, s, total], g.shape(z)))]
-
-
 RULES: dict[str, Callable[[Graph, int, Node, int], list[tuple[int, int]]]] = {
     "leaf": lambda g, i, n, G: [],
     "const": lambda g, i, n, G: [],
@@ -185,9 +152,8 @@ RULES: dict[str, Callable[[Graph, int, Node, int], list[tuple[int, int]]]] = {
     "transpose": _rule_transpose,
     "reduce": _rule_reduce,
     "ew": _rule_ew,
-    "logsumexp": _rule_logsumexp,
-    "softmax": _rule_softmax,
-    "log_softmax": _rule_log_softmax,
+    # Column ops: their rows in the registry hold their rules.
+    **{r.op: r.derive for r in registry.COLUMN_ROWS},
 }
 
 

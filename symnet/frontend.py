@@ -8,7 +8,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from . import ops
+from . import ops, registry
 from .errors import ShapeError, UnsupportedError
 from .graph import VARS, Graph
 from .ops import is_matrix
@@ -16,14 +16,8 @@ from .ops import is_matrix
 __all__ = ["UnsupportedError", "Frontend", "SCALAR_HEADS", "to_graph"]
 
 
-#: Scalar heads that may appear in elementwise bodies. Each has a derivative
-#: (its ``fdiff``, or a row in derive.PARTIALS) and a printer in every backend.
-SCALAR_HEADS: tuple[type, ...] = (
-    sp.Add, sp.Mul, sp.Pow, sp.exp, sp.log, sp.tanh, sp.sin, sp.cos, sp.Abs, sp.Max, sp.Min,
-    sp.Heaviside, sp.sinh, sp.cosh, sp.atan, sp.erf, sp.sign,
-    ops.logistic, ops.softplus, ops.relu, ops.leaky_relu, ops.prelu, ops.hard_logistic,
-    ops.hard_tanh, ops.maxout,
-)
+#: Scalar heads that may appear in elementwise bodies: the registry's rows.
+SCALAR_HEADS: tuple[type, ...] = registry.scalar_heads()
 
 
 def _shape_symbols(exprs: Iterable[sp.Basic]) -> set[sp.Symbol]:
@@ -127,7 +121,7 @@ class Frontend:
         return self.g.ew(body, args, e.shape)
 
     def _m_column(self, e):
-        return self.g.column_op(type(e).__name__, self.node(e.arg))
+        return self.g.column_op(_COLUMN_OP[type(e)], self.node(e.arg))
 
     # ------------------------------------------------------------ scalars
     def _scalar(self, e) -> int:
@@ -205,10 +199,11 @@ _MATRIX_RULES: tuple[tuple[type, str], ...] = (
     (sp.HadamardPower, "_m_hadamard_power"),
     (ops.Elementwise, "_m_elementwise"),
     (ElementwiseApplyFunction, "_m_applyfunc"),
-    (ops.softmax, "_m_column"),
-    (ops.log_softmax, "_m_column"),
-    (ops.logsumexp, "_m_column"),
+    *((r.head, "_m_column") for r in registry.COLUMN_ROWS),
 )
+
+
+_COLUMN_OP = {r.head: r.op for r in registry.COLUMN_ROWS}
 
 
 def to_graph(exprs: Iterable[sp.Basic]) -> tuple[Graph, list[int]]:

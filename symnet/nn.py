@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import ops
+from . import ops, registry
 
 __all__ = [
     "LOSSES",
@@ -106,7 +106,7 @@ class MLP:
 
     ``sizes`` are n_0 .. n_L (integers or symbols); ``activations`` names
     the hidden layers' activation (one name, or one per hidden layer), from
-    :data:`symnet.ops.ACTIVATIONS`, or gives a user-defined one as a SymPy
+    :data:`symnet.registry.ACTIVATIONS`, or gives a user-defined one as a SymPy
     ``Lambda`` (e.g. ``Lambda(x, x*tanh(softplus(x)))``); ``output`` is
     softmax, logistic or linear. Maxout layers have ``pieces`` linear pieces.
 
@@ -137,9 +137,9 @@ class MLP:
         for a in acts:
             if not isinstance(a, str):
                 continue  # a user-defined activation: a SymPy Lambda or function class
-            if a not in ops.ACTIVATIONS:
+            if a not in registry.ACTIVATIONS:
                 raise ValueError(f"unknown activation {a!r}; choose from "
-                                 f"{', '.join(ops.ACTIVATIONS)}")
+                                 f"{', '.join(registry.ACTIVATIONS)}")
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r}; choose from {', '.join(OUTPUTS)}")
         self.acts = acts
@@ -179,7 +179,7 @@ class MLP:
         elif act == "tanh":
             out = ops.Elementwise(sp.tanh, z)
         else:
-            out = ops.ACTIVATIONS[act](z)
+            out = registry.ACTIVATIONS[act](z)
         self.layers.append(Layer(act, Ws, bs, zs, out, gamma))
         return out
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import sympy as sp
 
 import symnet
-from symnet.backends.numpy import runtime as npb
+from symnet import registry
+from symnet.backends.numpy import runtime
 from symnet.nn import MLP
 from symnet.runtime import bind_arguments
 from symnet.sgd import compile_sgd
 from symnet.train import EVAL_BLOCK, _classes, _eval_blocks, _eval_kernel, _evaluate, init_params
 
 LAM = sp.Symbol("lambda")
+
+
+#: The NumPy stable forms by name (the registry rows' runtime functions).
+npb = SimpleNamespace(**runtime.namespace(), FEW=registry.scalar.FEW)
 
 
 def _step_loop(sgd, X, y, order, batch_size, alpha, params, extra=()):

@@ -6,23 +6,16 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from .. import ops
+from .. import registry
 from ..graph import VARS, Graph, Node, body_vars, inline_args, rebuild
 
 #: How many elementwise producers deep a stable-form pattern may reach.
 _DEPTH = 4
 
-_u = sp.Wild("u")
-
-#: Scalar rewrites (pattern, replacement), applied to elementwise bodies.
-#: Each replacement is finite wherever the function is (logits of +-800).
-STABLE_FORMS: tuple[tuple[sp.Expr, sp.Expr], ...] = (
-    (sp.log(ops.logistic(_u)), -ops.softplus(-_u)),
-    (sp.log(1 - ops.logistic(_u)), -ops.softplus(_u)),
-    (sp.log(1 + sp.exp(_u)), ops.softplus(_u)),
-    (sp.log(sp.exp(_u)), _u),
-    (1 / (1 + sp.exp(-_u)), ops.logistic(_u)),
-)
+#: Scalar rewrites (pattern, replacement), applied to elementwise bodies:
+#: each registry row's stable forms. Each replacement is finite wherever the
+#: function is (logits of +-800).
+STABLE_FORMS: tuple[tuple[sp.Expr, sp.Expr], ...] = registry.stable_forms()
 
 
 #: The functions each pattern applies: a body without all of them cannot
@@ -80,6 +73,7 @@ def stabilize(g: Graph) -> Graph:
 
     >>> from symnet.frontend import to_graph
     >>> z = sp.Symbol('z')
+    >>> from symnet import ops
     >>> g, _ = to_graph([sp.log(ops.logistic(z))])
     >>> [n.attr for n in stabilize(g).live_nodes() if n.op == 'ew']
     [-softplus(-_0)]

@@ -8,7 +8,7 @@ from llvmlite import ir
 from ...errors import UnsupportedError
 from .vecmath import define_math
 
-__all__ = ["I8", "I32", "I64", "PTR", "Ctx", "Fn", "Loop", "clip", "index", "powi"]
+__all__ = ["I8", "I32", "I64", "PTR", "Ctx", "Fn", "Loop", "index"]
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -131,22 +131,6 @@ class Ctx:
 
     def select(self, op: str, a, c, t, f):
         return self.b.select(self.b.fcmp_ordered(op, a, c), t, f)
-
-
-def powi(c: Ctx, x: ir.Value, n: int) -> ir.Value:
-    result, base = None, x
-    while n:
-        if n & 1:
-            result = base if result is None else c.fmul(result, base)
-        n >>= 1
-        if n:
-            base = c.fmul(base, base)
-    return result
-
-
-def clip(c: Ctx, x: ir.Value, lo: float, hi: float) -> ir.Value:
-    y = c.select("<", x, c.const(lo), c.const(lo), x)
-    return c.select(">", y, c.const(hi), c.const(hi), y)
 
 
 class Fn:

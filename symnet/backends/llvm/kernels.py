@@ -5,12 +5,13 @@ from __future__ import annotations
 import sympy as sp
 from llvmlite import ir
 
+from ... import registry
 from ...errors import UnsupportedError
 from ...graph import VARS
 from ...lower import Group
 from ...schedule import Step
 from .irutil import I64, Ctx, Loop, index
-from .scalar import BodyEmitter
+from .scalar import BodyEmitter, Builder
 
 __all__ = ["emit_column", "emit_const", "emit_group", "emit_leaf", "emit_reduce",
            "emit_transpose"]
@@ -124,18 +125,19 @@ def _sum_loop(c: Ctx, src, start, n, flags) -> ir.Value:
 
 
 def emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None:
-    """softmax / log_softmax / logsumexp of each column with a max shift.
+    """A column op (its registry row) of each column, with a max shift.
 
     Row-major layout: loop rows outside and columns inside so every pass is
     a contiguous, vectorizable sweep; per-column max and sum live in scratch.
     """
+    row = registry.column_row(s.op)
     (a,) = s.args
     R, C = shapes[a]
     rows, cols = c.dim(R), c.dim(C)
     b = c.b
     z, out = ptr[a], ptr[s.out]
     if isinstance(cols, ir.Constant) and cols.constant == 1:
-        _emit_one_column(c, s.op, z, out, rows)
+        _emit_one_column(c, row, z, out, rows)
         return
     mx = ptr[scratch]
     sm = b.gep(mx, [cols], inbounds=True, source_etype=c.elem)
@@ -162,30 +164,30 @@ def emit_column(c: Ctx, ptr: dict, s: Step, shapes: dict, scratch: str) -> None:
     idx = b.add(b.mul(li.index, cols), lj.index)
     e = c.math("exp", c.fsub(c.load(z, idx), c.load(mx, lj.index)))
     c.store(c.fadd(c.load(sm, lj.index), e), sm, lj.index)
-    if s.op == "softmax":
+    if row.keeps_exp:
         c.store(e, out, idx)
     lj.close()
     li.close()
-    if s.op == "logsumexp":
+    fb = Builder(c)
+    if row.reduces:
         lj = Loop(b, cols, "j4")
-        lse = c.fadd(c.load(mx, lj.index), c.math("log", c.load(sm, lj.index)))
-        c.store(lse, out, lj.index)
+        j = lj.index
+        c.store(row.finish(fb, None, None, lambda: c.load(mx, j), lambda: c.load(sm, j)),
+                out, j)
         lj.close()
         return
     li = Loop(b, rows, "i5")
     lj = Loop(b, cols, "j5")
-    idx = b.add(b.mul(li.index, cols), lj.index)
-    if s.op == "softmax":
-        val = c.fdiv(c.load(out, idx), c.load(sm, lj.index))
-    else:
-        lse = c.fadd(c.load(mx, lj.index), c.math("log", c.load(sm, lj.index)))
-        val = c.fsub(c.load(z, idx), lse)
+    j = lj.index
+    idx = b.add(b.mul(li.index, cols), j)
+    val = row.finish(fb, lambda: c.load(z, idx), lambda: c.load(out, idx),
+                     lambda: c.load(mx, j), lambda: c.load(sm, j))
     c.store(val, out, idx)
     lj.close()
     li.close()
 
 
-def _emit_one_column(c: Ctx, op: str, z, out, rows) -> None:
+def _emit_one_column(c: Ctx, row: registry.ColumnOp, z, out, rows) -> None:
     """The column op of a single column (one sample): max and sum are loop
     carries rather than scratch rows, so the exp pass vectorizes over rows."""
     b = c.b
@@ -199,17 +201,16 @@ def _emit_one_column(c: Ctx, op: str, z, out, rows) -> None:
     le = Loop(b, rows, "i3")
     acc = le.carry(c.const(0.0), "sum")
     e = c.math("exp", c.fsub(c.load(z, le.index), shift))
-    if op == "softmax":
+    if row.keeps_exp:
         c.store(e, out, le.index)
     le.close({acc: b.fadd(acc, e, flags=("reassoc",))})
-    if op == "logsumexp":
-        c.store(c.fadd(shift, c.math("log", acc)), out, I64(0))
+    fb = Builder(c)
+    if row.reduces:
+        c.store(row.finish(fb, None, None, lambda: shift, lambda: acc), out, I64(0))
         return
     lo = Loop(b, rows, "i5")
-    if op == "softmax":
-        val = c.fdiv(c.load(out, lo.index), acc)
-    else:
-        val = c.fsub(c.load(z, lo.index), c.fadd(shift, c.math("log", acc)))
-    c.store(val, out, lo.index)
+    i = lo.index
+    val = row.finish(fb, lambda: c.load(z, i), lambda: c.load(out, i), lambda: shift,
+                     lambda: acc)
+    c.store(val, out, i)
     lo.close()
-

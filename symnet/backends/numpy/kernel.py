@@ -13,7 +13,7 @@ from ...graph import COLUMN_OPS, VARS
 from ...lower import KernelPlan
 from ...schedule import Step
 from .printer import SymnetNumPyPrinter
-from .runtime import NAMESPACE
+from .runtime import namespace
 
 __all__ = ["generate", "load", "step_lines"]
 
@@ -110,7 +110,7 @@ def load(source: str, name: str = "kernel") -> Callable:
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     filename = f"<symnet-numpy-{digest}>"
     code = compile(source, filename, "exec")
-    ns = dict(NAMESPACE)
+    ns = namespace()
     exec(code, ns)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     fn = ns[name]

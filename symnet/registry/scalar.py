@@ -1,0 +1,290 @@
+"""Rows of the scalar heads: arithmetic, elementary functions and the activations."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import numpy as np
+import sympy as sp
+from scipy.special import erf as _erf
+from scipy.special import expit
+
+from .. import heads
+from . import Op, register
+
+#: Up to this many elements one scalar-loop ufunc (SciPy's expit, NumPy's
+#: logaddexp) is fastest; beyond it their loops cost several times NumPy's
+#: vectorized exp per element, and a few vectorized ufuncs win. On the small
+#: column vectors of per-sample SGD, NumPy's per-call overhead (about a
+#: microsecond) costs more than the arithmetic, so fewer calls is what counts.
+FEW = 256
+
+_u = sp.Wild("u")
+
+
+# ---------------------------------------------------------------- compiled-form helpers
+
+
+def _fold(b, vals, op: str):
+    # Strict comparison keeps the earlier argument on ties (maxout's rule).
+    out = vals[0]
+    for v in vals[1:]:
+        out = b.select(op, v, out, v, out)
+    return out
+
+
+def _clip(b, x, lo: float, hi: float):
+    y = b.select("<", x, b.const(lo), b.const(lo), x)
+    return b.select(">", y, b.const(hi), b.const(hi), y)
+
+
+def powi(b, x, n: int):
+    """x**n (n >= 1) by repeated squaring."""
+    result, base = None, x
+    while n:
+        if n & 1:
+            result = base if result is None else b.mul(result, base)
+        n >>= 1
+        if n:
+            base = b.mul(base, base)
+    return result
+
+
+def _add(b, e, emit):
+    vals = [emit(a) for a in e.args]
+    return reduce(b.add, vals)
+
+
+def _mul(b, e, emit):
+    num, den = [], []
+    for a in e.args:
+        if a.is_Pow and a.exp.is_Integer and a.exp < 0:
+            den.append(a.base ** -a.exp)
+        elif a.is_Rational and not a.is_Integer and a.p == 1:
+            den.append(sp.Integer(a.q))
+        else:
+            num.append(a)
+    out = None
+    for a in num:
+        v = emit(a)
+        out = v if out is None else b.mul(out, v)
+    if out is None:
+        out = b.const(1.0)
+    for a in den:
+        out = b.div(out, emit(a))
+    return out
+
+
+def _pow(b, e, emit):
+    base, ex = e.args
+    if ex.is_Integer:
+        n = int(ex)
+        x = emit(base)
+        if n == 0:
+            return b.const(1.0)
+        r = powi(b, x, abs(n))
+        return b.div(b.const(1.0), r) if n < 0 else r
+    if ex == sp.S.Half:
+        return b.intrinsic("sqrt", emit(base))
+    if ex == -sp.S.Half:
+        return b.div(b.const(1.0), b.intrinsic("sqrt", emit(base)))
+    return b.routine("exp", b.mul(emit(ex), b.routine("log", emit(base))))
+
+
+def _log(b, e, emit):
+    a = e.args[0]
+    if a.is_Add and len(a.args) == 2 and sp.S.One in a.args:
+        other = a.args[0] if a.args[1] == 1 else a.args[1]
+        return b.routine("log1p", emit(other))
+    return b.routine("log", emit(a))
+
+
+def _routine(name: str):
+    return lambda b, e, emit: b.routine(name, emit(e.args[0]))
+
+
+def _intrinsic(name: str):
+    return lambda b, e, emit: b.intrinsic(name, emit(e.args[0]))
+
+
+def _libm(name: str):
+    return lambda b, e, emit: b.libm(name, emit(e.args[0]))
+
+
+def _exp_pair(b, e, emit):
+    x = emit(e.args[0])
+    return b.routine("exp", x), b.routine("exp", b.sub(b.const(0.0), x))
+
+
+def _relu(b, e, emit):
+    x = emit(e.args[0])
+    # Unordered ">": a NaN goes through (as in NumPy), -inf gives 0.
+    return b.select_unordered(">", x, b.const(0.0), x, b.const(0.0))
+
+
+def _leaky(b, e, emit):
+    x, g = emit(e.args[0]), emit(e.args[1])
+    return b.select(">", x, b.const(0.0), x, b.mul(g, x))
+
+
+def _heaviside(b, e, emit):
+    x = emit(e.args[0])
+    h0 = float(e.args[1]) if len(e.args) > 1 else 0.5
+    zero = b.const(0.0)
+    at0 = b.select("==", x, zero, b.const(h0), zero)
+    return b.select(">", x, zero, b.const(1.0), at0)
+
+
+def _sign(b, e, emit):
+    x = emit(e.args[0])
+    zero = b.const(0.0)
+    neg = b.select("<", x, zero, b.const(-1.0), zero)
+    return b.select(">", x, zero, b.const(1.0), neg)
+
+
+# ---------------------------------------------------------------- NumPy runtime forms
+
+
+def logistic(x):
+    """1/(1 + exp(-x)), finite everywhere: exp(-x) overflowing to inf gives exactly 0.
+
+    >>> logistic(np.array([-800.0, 0.0, 800.0], dtype=np.float32))
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+    if getattr(x, "size", 1) <= FEW:
+        return expit(x)
+    e = np.exp(-x)
+    e += 1.0
+    return np.divide(1.0, e, out=e)
+
+
+def softplus(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows.
+
+    >>> softplus(np.array([-800.0, 0.0, 800.0])).tolist()
+    [0.0, 0.6931471805599453, 800.0]
+    """
+    if getattr(x, "size", 1) <= FEW:
+        return np.logaddexp(0, x)  # the same sign-split form in one ufunc
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def relu(x):
+    # One pass; NaN propagates and relu(-inf) = 0 (as in the LLVM backend).
+    return np.maximum(x, 0.0)
+
+
+def leaky_relu(x, gamma):
+    return np.where(x > 0, x, gamma * x)
+
+
+def hard_logistic(x):
+    # np.clip's Python wrapper costs more than these two ufuncs (same result, NaN included).
+    return np.minimum(np.maximum(0.25 * x + 0.5, 0.0), 1.0)
+
+
+def hard_tanh(x):
+    return np.minimum(np.maximum(x, -1.0), 1.0)
+
+
+def maxout(*xs):
+    return reduce(np.maximum, xs)
+
+
+def heaviside(x, h0):
+    # Built from x's own dtype so float32 kernels stay float32.
+    x = np.asarray(x)
+    if h0 == 0:
+        # ReLU's derivative: 1 where x > 0, else +0 (NaN too), in two passes.
+        return (x > 0).astype(x.dtype)
+    one = np.ones_like(x)
+    return np.where(x > 0, one, np.where(x < 0, 0.0 * one, h0 * one))
+
+
+def erf(x):
+    # SciPy's ufunc keeps float32 as float32 and works on arrays (math.erf does not).
+    return _erf(x)
+
+
+def _print_heaviside(printer, e):
+    x = printer._print(e.args[0])
+    h0 = e.args[1] if len(e.args) > 1 else sp.S.Half
+    return f"heaviside({x}, {float(h0)!r})"
+
+
+def _print_fold(fn: str):
+    return lambda printer, e: reduce(lambda a, c: f"np.{fn}({a}, {c})",
+                                     (printer._print(a) for a in e.args))
+
+
+# ---------------------------------------------------------------- partial derivatives
+
+
+def _first_max(args: tuple, k: int) -> sp.Expr:
+    return heads.maxout(*args).fdiff(k + 1)
+
+
+def _first_min(args: tuple, k: int) -> sp.Expr:
+    return heads.maxout(*[-a for a in args]).fdiff(k + 1)
+
+
+def _zero(args: tuple, k: int) -> sp.Expr:
+    return sp.S.Zero
+
+
+# ---------------------------------------------------------------- rows
+
+# Arithmetic: SymPy's NumPy printer prints these itself.
+register(Op(sp.Add, _add, example=lambda x: x + 2))
+register(Op(sp.Mul, _mul, example=lambda x: 3 * x / 7))
+register(Op(sp.Pow, _pow, example=lambda x: x ** 3 + sp.sqrt(x) + x ** sp.Rational(3, 2),
+            domain=(0.2, 3.0)))
+
+# Activations (table 4.1), in the order the command line lists them.
+register(Op(heads.logistic, _routine("logistic"), numpy=logistic, activation=True,
+            stable=((sp.log(heads.logistic(_u)), -heads.softplus(-_u)),
+                    (sp.log(1 - heads.logistic(_u)), -heads.softplus(_u)),
+                    (1 / (1 + sp.exp(-_u)), heads.logistic(_u))),
+            example=heads.logistic))
+register(Op(sp.tanh, _routine("tanh"), activation=True, example=sp.tanh))
+register(Op(heads.hard_logistic, lambda b, e, emit: _clip(
+            b, b.add(b.mul(emit(e.args[0]), b.const(0.25)), b.const(0.5)), 0.0, 1.0),
+            numpy=hard_logistic, activation=True, example=heads.hard_logistic,
+            kinks=(-2.0, 2.0)))
+register(Op(heads.hard_tanh, lambda b, e, emit: _clip(b, emit(e.args[0]), -1.0, 1.0),
+            numpy=hard_tanh, activation=True, example=heads.hard_tanh, kinks=(-1.0, 1.0)))
+register(Op(heads.relu, _relu, numpy=relu, activation=True, example=heads.relu, kinks=(0.0,)))
+register(Op(heads.leaky_relu, _leaky, numpy=leaky_relu, activation=True,
+            example=heads.leaky_relu, kinks=(0.0,)))
+register(Op(heads.prelu, _leaky, numpy=leaky_relu, activation=True,
+            example=lambda x: heads.prelu(x, sp.Rational(1, 4)), kinks=(0.0,)))
+register(Op(heads.softplus, _routine("softplus"), numpy=softplus, activation=True,
+            stable=((sp.log(1 + sp.exp(_u)), heads.softplus(_u)),), example=heads.softplus))
+register(Op(heads.maxout, lambda b, e, emit: _fold(b, [emit(a) for a in e.args], ">"),
+            numpy=maxout, activation=True, example=lambda x: heads.maxout(x, 1 - x, x / 2),
+            kinks=(0.5, 2 / 3, 0.0)))
+
+# Elementary and special functions.
+register(Op(sp.exp, _routine("exp"), example=sp.exp))
+register(Op(sp.log, _log, stable=((sp.log(sp.exp(_u)), _u),),
+            example=lambda x: sp.log(x) + sp.log(1 + x), domain=(0.1, 3.0)))
+register(Op(sp.sin, _intrinsic("sin"), example=sp.sin))
+register(Op(sp.cos, _intrinsic("cos"), example=sp.cos))
+register(Op(sp.sinh, lambda b, e, emit: (lambda p: b.mul(b.sub(*p), b.const(0.5)))(
+            _exp_pair(b, e, emit)), example=sp.sinh))
+register(Op(sp.cosh, lambda b, e, emit: (lambda p: b.mul(b.add(*p), b.const(0.5)))(
+            _exp_pair(b, e, emit)), example=sp.cosh))
+register(Op(sp.atan, _libm("atan"), example=sp.atan))
+register(Op(sp.erf, _libm("erf"), numpy=erf, example=sp.erf))
+register(Op(sp.Abs, _intrinsic("fabs"), partials=lambda args, k: sp.sign(args[0]),
+            example=sp.Abs, kinks=(0.0,)))
+register(Op(sp.sign, _sign, partials=_zero, example=lambda x: x * sp.sign(x), kinks=(0.0,)))
+register(Op(sp.Heaviside, _heaviside, numpy=heaviside, numpy_as="heaviside",
+            numpy_print=_print_heaviside,
+            partials=_zero, example=lambda x: x * sp.Heaviside(x, 0), kinks=(0.0,)))
+register(Op(sp.Max, lambda b, e, emit: _fold(b, [emit(a) for a in e.args], ">"),
+            numpy_print=_print_fold("maximum"), partials=_first_max,
+            example=lambda x: sp.Max(x, x ** 2), kinks=(0.0, 1.0)))
+register(Op(sp.Min, lambda b, e, emit: _fold(b, [emit(a) for a in e.args], "<"),
+            numpy_print=_print_fold("minimum"), partials=_first_min,
+            example=lambda x: sp.Min(x, x ** 2), kinks=(0.0, 1.0)))
