@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from . import backends
+from . import backends, registry
 from .data import DataError, load_array_file, load_digits, reference_split
 from .nn import LOSSES, MLP, OUTPUTS
 
@@ -97,6 +97,11 @@ def _positive(kind: type) -> Callable[[str], float | int]:
 
 def _activations(text: str) -> str | list[str]:
     names = [a.strip() for a in text.split(",")]
+    known = registry.activation_names()
+    for a in names:
+        if a not in known:
+            raise argparse.ArgumentTypeError(f"unknown activation {a!r}; choose from "
+                                             f"{', '.join(known)}")
     return names[0] if len(names) == 1 else names
 
 
@@ -113,8 +118,7 @@ def _model_options(symbolic: bool) -> argparse.ArgumentParser:
                       else " (first = features, last = classes of the data)"))
     g.add_argument("--activation", type=_activations, default="logistic",
                    help="hidden activation, or one per hidden layer comma separated "
-                   "(logistic, tanh, hard_logistic, hard_tanh, relu, leaky_relu, prelu, "
-                   "softplus, maxout, linear; default logistic)")
+                   f"({', '.join(registry.activation_names())}; default logistic)")
     g.add_argument("--output", choices=OUTPUTS, default="softmax",
                    help="output layer (default softmax)")
     g.add_argument("--loss", choices=list(LOSSES), default=None,

@@ -16,7 +16,9 @@ from .ops import is_matrix
 __all__ = ["UnsupportedError", "Frontend", "SCALAR_HEADS", "to_graph"]
 
 
-#: Scalar heads that may appear in elementwise bodies: the registry's rows.
+#: Scalar heads that may appear in elementwise bodies at import: the
+#: registry's rows (the front end asks the registry itself, so a row
+#: registered later is accepted too).
 SCALAR_HEADS: tuple[type, ...] = registry.scalar_heads()
 
 
@@ -180,7 +182,7 @@ class Frontend:
                     slot[x] = VARS[len(args)]
                     args.append(self.node(x))
                 return slot[x]
-            if not isinstance(x, SCALAR_HEADS):
+            if registry.lookup(type(x)) is None:
                 raise UnsupportedError(f"unsupported function {type(x).__name__} in {e}")
             return x.func(*[walk(a) for a in x.args])
 

@@ -81,5 +81,8 @@ def kernel_identity(kind: str, request: Mapping[str, object]) -> Identity:
     backend passes the very object its code generator reads); values are
     SymPy objects, numbers, strings, containers, dataclasses or Programs.
     """
-    text = serialize.dumps({"kind": kind, "versions": _versions(), "request": dict(request)})
+    from . import registry  # the rows shape every kernel's code (user rows included)
+
+    versions = {**_versions(), "registry": registry.fingerprint()}
+    text = serialize.dumps({"kind": kind, "versions": versions, "request": dict(request)})
     return Identity(kind, text, hashlib.sha256(text.encode()).hexdigest())

@@ -137,9 +137,9 @@ class MLP:
         for a in acts:
             if not isinstance(a, str):
                 continue  # a user-defined activation: a SymPy Lambda or function class
-            if a not in registry.ACTIVATIONS:
+            if a not in registry.activations():
                 raise ValueError(f"unknown activation {a!r}; choose from "
-                                 f"{', '.join(registry.ACTIVATIONS)}")
+                                 f"{', '.join(registry.activations())}")
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r}; choose from {', '.join(OUTPUTS)}")
         self.acts = acts
@@ -179,7 +179,7 @@ class MLP:
         elif act == "tanh":
             out = ops.Elementwise(sp.tanh, z)
         else:
-            out = registry.ACTIVATIONS[act](z)
+            out = registry.activations()[act](z)
         self.layers.append(Layer(act, Ws, bs, zs, out, gamma))
         return out
 

@@ -77,10 +77,13 @@ class _Writer:
         if isinstance(e, AppliedUndef):
             return {"undef": type(e).__name__, "args": [self.expr(a) for a in e.args]}
         cls = type(e)
-        if not cls.__module__.startswith(_ALLOWED_MODULES):
-            raise SerializeError(f"cannot store {e} of type {cls.__module__}.{cls.__qualname__}")
-        return {"cls": f"{cls.__module__}:{cls.__qualname__}",
+        node = {"cls": f"{cls.__module__}:{cls.__qualname__}",
                 "args": [self.expr(a) for a in e.args]}
+        if not cls.__module__.startswith(_ALLOWED_MODULES):
+            # A user's own head (a registry row of theirs) is written, so it
+            # is part of a kernel's identity, but never read back as code.
+            node["foreign"] = True
+        return node
 
 
 def _class(name: str) -> type:
@@ -146,6 +149,8 @@ class _Reader:
         if "undef" in d:
             return sp.Function(str(d["undef"]))(*[self.ref(a) for a in d["args"]])
         if "cls" in d:
+            if d.get("foreign"):
+                raise SerializeError(f"refusing {d['cls']!r}: a class outside SymPy and symnet")
             cls = _class(d["cls"])
             return cls(*[self.ref(a) for a in d["args"]])
         raise SerializeError(f"not an expression: {d!r}")

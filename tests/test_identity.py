@@ -157,6 +157,8 @@ BAD = [
     '{"exprs": [], "value": {"step": {"out": {"s": "a"}}}}',
     'not json',
     '[1, 2]',
+    # a user's head is written for identities but never read back as a class
+    '{"exprs": [{"cls": "mymodule:softsign", "args": [], "foreign": true}], "value": {"e": 0}}',
 ]
 
 

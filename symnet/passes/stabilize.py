@@ -13,20 +13,29 @@ from ..graph import VARS, Graph, Node, body_vars, inline_args, rebuild
 _DEPTH = 4
 
 #: Scalar rewrites (pattern, replacement), applied to elementwise bodies:
-#: each registry row's stable forms. Each replacement is finite wherever the
-#: function is (logits of +-800).
+#: each registry row's stable forms (as at import; the pass reads the
+#: registry). Each replacement is finite wherever the function is (logits of +-800).
 STABLE_FORMS: tuple[tuple[sp.Expr, sp.Expr], ...] = registry.stable_forms()
 
+_TABLE: dict[int, tuple] = {}
 
-#: The functions each pattern applies: a body without all of them cannot
-#: match, and checking that is much cheaper than trying the pattern.
-_HEADS: tuple[tuple[type, ...], ...] = tuple(
-    tuple(sorted({type(f) for f in pat.atoms(sp.Function)}, key=lambda t: t.__name__))
-    for pat, _ in STABLE_FORMS)
+
+def _forms() -> tuple:
+    """(pattern, replacement, heads the pattern applies) rows for the current registry:
+    a body without all of a pattern's heads cannot match, and checking that is
+    much cheaper than trying the pattern."""
+    hit = _TABLE.get(registry.version())
+    if hit is None:
+        hit = tuple((pat, rep, tuple(sorted({type(f) for f in pat.atoms(sp.Function)},
+                                            key=lambda t: t.__name__)))
+                    for pat, rep in registry.stable_forms())
+        _TABLE.clear()
+        _TABLE[registry.version()] = hit
+    return hit
 
 
 def _rewrite(body: sp.Expr) -> sp.Expr:
-    for (pat, rep), heads in zip(STABLE_FORMS, _HEADS, strict=True):
+    for pat, rep, heads in _forms():
         if all(body.has(h) for h in heads):
             body = body.replace(pat, rep)
     return body

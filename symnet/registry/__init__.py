@@ -16,8 +16,9 @@ imports no backend.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import sympy as sp
@@ -25,8 +26,8 @@ import sympy as sp
 from ..graph import COLUMN_OPS
 
 __all__ = ["ACTIVATIONS", "COLUMN_ROWS", "ColumnOp", "Op", "ScalarBuilder", "activation_names",
-           "column_row", "lookup", "register", "register_column", "rows", "scalar_heads",
-           "stable_forms"]
+           "activations", "column_row", "fingerprint", "lookup", "register", "register_column",
+           "rows", "scalar_heads", "stable_forms", "support_table", "unregister", "version"]
 
 
 class ScalarBuilder(Protocol):
@@ -112,6 +113,45 @@ class ColumnOp:
 
 _ROWS: dict[type, Op] = {}
 _COLUMNS: dict[str, ColumnOp] = {}
+#: Bumped by every registration: readers that cache derived tables check it.
+_VERSION = [0]
+_FINGERPRINT: dict[int, str] = {}
+
+
+def version() -> int:
+    """A counter that changes whenever a row is registered or removed."""
+    return _VERSION[0]
+
+
+def _code_of(fn: object) -> bytes:
+    # symnet's own functions are covered by the hash of its sources; a
+    # user's are identified by their bytecode and constants, so changing
+    # one compiles new kernels instead of reusing cached ones.
+    module = getattr(fn, "__module__", "") or ""
+    name = f"{module}:{getattr(fn, '__qualname__', type(fn).__name__)}".encode()
+    code = getattr(fn, "__code__", None)
+    if module.startswith("symnet.") or code is None:
+        return name
+    return name + code.co_code + repr(code.co_consts).encode()
+
+
+def fingerprint() -> str:
+    """sha256 of every row (heads, forms, rules), part of every kernel's identity.
+
+    >>> len(fingerprint())
+    64
+    """
+    hit = _FINGERPRINT.get(_VERSION[0])
+    if hit is None:
+        h = hashlib.sha256()
+        for row in [*_ROWS.values(), *_COLUMNS.values()]:
+            h.update(f"{row.head.__module__}:{row.head.__qualname__}".encode())
+            for f in fields(row):
+                value = getattr(row, f.name)
+                h.update(_code_of(value) if callable(value) and not isinstance(value, type)
+                         else repr(value).encode())
+        hit = _FINGERPRINT[_VERSION[0]] = h.hexdigest()
+    return hit
 
 
 def register(row: Op) -> Op:
@@ -122,7 +162,14 @@ def register(row: Op) -> Op:
     True
     """
     _ROWS[row.head] = row
+    _VERSION[0] += 1
     return row
+
+
+def unregister(head: type) -> None:
+    """Remove a head's row (a toy operation registered by a test, say)."""
+    del _ROWS[head]
+    _VERSION[0] += 1
 
 
 def register_column(row: ColumnOp) -> ColumnOp:
@@ -131,6 +178,7 @@ def register_column(row: ColumnOp) -> ColumnOp:
     if row.op not in COLUMN_OPS:
         raise ValueError(f"column op {row.op!r} is not an IR op (graph.COLUMN_OPS)")
     _COLUMNS[row.op] = row
+    _VERSION[0] += 1
     return row
 
 
@@ -162,18 +210,41 @@ def stable_forms() -> tuple[tuple[sp.Expr, sp.Expr], ...]:
     return tuple(f for r in _ROWS.values() for f in r.stable)
 
 
+def support_table() -> str:
+    """The README's table of supported scalar heads (a test keeps README in step).
+
+    >>> print(support_table().splitlines()[0])
+    | head | NumPy | LLVM | derivative |
+    """
+    lines = ["| head | NumPy | LLVM | derivative |", "|---|---|---|---|"]
+    for r in _ROWS.values():
+        numpy = f"`{r.numpy_name}`" if r.numpy_name else "SymPy's NumPy printer"
+        if r.numpy_print is not None and not r.numpy_name:
+            numpy = "own printer"
+        llvm = getattr(r.llvm, "__doc__", None) or "builder"
+        deriv = "override" if r.partials is not None else "fdiff"
+        lines.append(f"| `{r.name}` | {numpy} | {llvm.splitlines()[0]} | {deriv} |")
+    for c in _COLUMNS.values():
+        lines.append(f"| `{c.op}` (column) | `{c.op}` | column kernel | rule |")
+    return "\n".join(lines)
+
+
+def activations() -> dict[str, Callable[..., sp.Expr]]:
+    """Activation heads by name (rows flagged ``activation``, then ``linear``),
+    read now: a row registered later is included."""
+    return {**{r.name: r.head for r in _ROWS.values() if r.activation},
+            "linear": lambda x: x}
+
+
 def activation_names() -> list[str]:
     """Activation names the builders accept (plus ``linear``)."""
-    return list(ACTIVATIONS)
+    return list(activations())
 
 
 from . import columns, scalar  # noqa: E402,F401  (the built-in rows register themselves)
 
-#: Activation heads by name, as used by builders and the command line.
-ACTIVATIONS: dict[str, Callable[..., sp.Expr]] = {
-    **{r.name: r.head for r in _ROWS.values() if r.activation},
-    "linear": lambda x: x,
-}
+#: Activation heads by name, as at import (builders read :func:`activations`).
+ACTIVATIONS: dict[str, Callable[..., sp.Expr]] = activations()
 
 #: Column ops in registration order.
 COLUMN_ROWS: Sequence[ColumnOp] = tuple(_COLUMNS.values())

@@ -51,11 +51,13 @@ def powi(b, x, n: int):
 
 
 def _add(b, e, emit):
+    """fadd chain"""
     vals = [emit(a) for a in e.args]
     return reduce(b.add, vals)
 
 
 def _mul(b, e, emit):
+    """fmul chain, fdiv for denominators"""
     num, den = [], []
     for a in e.args:
         if a.is_Pow and a.exp.is_Integer and a.exp < 0:
@@ -76,6 +78,7 @@ def _mul(b, e, emit):
 
 
 def _pow(b, e, emit):
+    """repeated squaring; sqrt; exp(y log x)"""
     base, ex = e.args
     if ex.is_Integer:
         n = int(ex)
@@ -92,6 +95,7 @@ def _pow(b, e, emit):
 
 
 def _log(b, e, emit):
+    """routine `log` (`log1p` for log(1 + u))"""
     a = e.args[0]
     if a.is_Add and len(a.args) == 2 and sp.S.One in a.args:
         other = a.args[0] if a.args[1] == 1 else a.args[1]
@@ -99,16 +103,57 @@ def _log(b, e, emit):
     return b.routine("log", emit(a))
 
 
+def _named(kind: str, name: str, call):
+    def form(b, e, emit):
+        return call(b)(name, emit(e.args[0]))
+
+    form.__doc__ = f"{kind} `{name}`"
+    form.__qualname__ = f"{kind}_{name}"
+    return form
+
+
 def _routine(name: str):
-    return lambda b, e, emit: b.routine(name, emit(e.args[0]))
+    return _named("routine", name, lambda b: b.routine)
 
 
 def _intrinsic(name: str):
-    return lambda b, e, emit: b.intrinsic(name, emit(e.args[0]))
+    return _named("intrinsic", name, lambda b: b.intrinsic)
 
 
 def _libm(name: str):
-    return lambda b, e, emit: b.libm(name, emit(e.args[0]))
+    return _named("libm", name, lambda b: b.libm)
+
+
+def _hard_logistic(b, e, emit):
+    """fmul, fadd, two selects"""
+    return _clip(b, b.add(b.mul(emit(e.args[0]), b.const(0.25)), b.const(0.5)), 0.0, 1.0)
+
+
+def _hard_tanh(b, e, emit):
+    """two selects"""
+    return _clip(b, emit(e.args[0]), -1.0, 1.0)
+
+
+def _max(b, e, emit):
+    """select chain (first wins ties)"""
+    return _fold(b, [emit(a) for a in e.args], ">")
+
+
+def _min(b, e, emit):
+    """select chain (first wins ties)"""
+    return _fold(b, [emit(a) for a in e.args], "<")
+
+
+def _sinh(b, e, emit):
+    """routine `exp` twice"""
+    ep, em = _exp_pair(b, e, emit)
+    return b.mul(b.sub(ep, em), b.const(0.5))
+
+
+def _cosh(b, e, emit):
+    """routine `exp` twice"""
+    ep, em = _exp_pair(b, e, emit)
+    return b.mul(b.add(ep, em), b.const(0.5))
 
 
 def _exp_pair(b, e, emit):
@@ -117,17 +162,20 @@ def _exp_pair(b, e, emit):
 
 
 def _relu(b, e, emit):
+    """unordered select (NaN passes)"""
     x = emit(e.args[0])
     # Unordered ">": a NaN goes through (as in NumPy), -inf gives 0.
     return b.select_unordered(">", x, b.const(0.0), x, b.const(0.0))
 
 
 def _leaky(b, e, emit):
+    """select"""
     x, g = emit(e.args[0]), emit(e.args[1])
     return b.select(">", x, b.const(0.0), x, b.mul(g, x))
 
 
 def _heaviside(b, e, emit):
+    """two selects"""
     x = emit(e.args[0])
     h0 = float(e.args[1]) if len(e.args) > 1 else 0.5
     zero = b.const(0.0)
@@ -136,6 +184,7 @@ def _heaviside(b, e, emit):
 
 
 def _sign(b, e, emit):
+    """two selects"""
     x = emit(e.args[0])
     zero = b.const(0.0)
     neg = b.select("<", x, zero, b.const(-1.0), zero)
@@ -247,12 +296,10 @@ register(Op(heads.logistic, _routine("logistic"), numpy=logistic, activation=Tru
                     (1 / (1 + sp.exp(-_u)), heads.logistic(_u))),
             example=heads.logistic))
 register(Op(sp.tanh, _routine("tanh"), activation=True, example=sp.tanh))
-register(Op(heads.hard_logistic, lambda b, e, emit: _clip(
-            b, b.add(b.mul(emit(e.args[0]), b.const(0.25)), b.const(0.5)), 0.0, 1.0),
-            numpy=hard_logistic, activation=True, example=heads.hard_logistic,
-            kinks=(-2.0, 2.0)))
-register(Op(heads.hard_tanh, lambda b, e, emit: _clip(b, emit(e.args[0]), -1.0, 1.0),
-            numpy=hard_tanh, activation=True, example=heads.hard_tanh, kinks=(-1.0, 1.0)))
+register(Op(heads.hard_logistic, _hard_logistic, numpy=hard_logistic, activation=True,
+            example=heads.hard_logistic, kinks=(-2.0, 2.0)))
+register(Op(heads.hard_tanh, _hard_tanh, numpy=hard_tanh, activation=True,
+            example=heads.hard_tanh, kinks=(-1.0, 1.0)))
 register(Op(heads.relu, _relu, numpy=relu, activation=True, example=heads.relu, kinks=(0.0,)))
 register(Op(heads.leaky_relu, _leaky, numpy=leaky_relu, activation=True,
             example=heads.leaky_relu, kinks=(0.0,)))
@@ -260,9 +307,8 @@ register(Op(heads.prelu, _leaky, numpy=leaky_relu, activation=True,
             example=lambda x: heads.prelu(x, sp.Rational(1, 4)), kinks=(0.0,)))
 register(Op(heads.softplus, _routine("softplus"), numpy=softplus, activation=True,
             stable=((sp.log(1 + sp.exp(_u)), heads.softplus(_u)),), example=heads.softplus))
-register(Op(heads.maxout, lambda b, e, emit: _fold(b, [emit(a) for a in e.args], ">"),
-            numpy=maxout, activation=True, example=lambda x: heads.maxout(x, 1 - x, x / 2),
-            kinks=(0.5, 2 / 3, 0.0)))
+register(Op(heads.maxout, _max, numpy=maxout, activation=True,
+            example=lambda x: heads.maxout(x, 1 - x, x / 2), kinks=(0.5, 2 / 3, 0.0)))
 
 # Elementary and special functions.
 register(Op(sp.exp, _routine("exp"), example=sp.exp))
@@ -270,10 +316,8 @@ register(Op(sp.log, _log, stable=((sp.log(sp.exp(_u)), _u),),
             example=lambda x: sp.log(x) + sp.log(1 + x), domain=(0.1, 3.0)))
 register(Op(sp.sin, _intrinsic("sin"), example=sp.sin))
 register(Op(sp.cos, _intrinsic("cos"), example=sp.cos))
-register(Op(sp.sinh, lambda b, e, emit: (lambda p: b.mul(b.sub(*p), b.const(0.5)))(
-            _exp_pair(b, e, emit)), example=sp.sinh))
-register(Op(sp.cosh, lambda b, e, emit: (lambda p: b.mul(b.add(*p), b.const(0.5)))(
-            _exp_pair(b, e, emit)), example=sp.cosh))
+register(Op(sp.sinh, _sinh, example=sp.sinh))
+register(Op(sp.cosh, _cosh, example=sp.cosh))
 register(Op(sp.atan, _libm("atan"), example=sp.atan))
 register(Op(sp.erf, _libm("erf"), numpy=erf, example=sp.erf))
 register(Op(sp.Abs, _intrinsic("fabs"), partials=lambda args, k: sp.sign(args[0]),
@@ -282,9 +326,9 @@ register(Op(sp.sign, _sign, partials=_zero, example=lambda x: x * sp.sign(x), ki
 register(Op(sp.Heaviside, _heaviside, numpy=heaviside, numpy_as="heaviside",
             numpy_print=_print_heaviside,
             partials=_zero, example=lambda x: x * sp.Heaviside(x, 0), kinks=(0.0,)))
-register(Op(sp.Max, lambda b, e, emit: _fold(b, [emit(a) for a in e.args], ">"),
+register(Op(sp.Max, _max,
             numpy_print=_print_fold("maximum"), partials=_first_max,
             example=lambda x: sp.Max(x, x ** 2), kinks=(0.0, 1.0)))
-register(Op(sp.Min, lambda b, e, emit: _fold(b, [emit(a) for a in e.args], "<"),
+register(Op(sp.Min, _min,
             numpy_print=_print_fold("minimum"), partials=_first_min,
             example=lambda x: sp.Min(x, x ** 2), kinks=(0.0, 1.0)))

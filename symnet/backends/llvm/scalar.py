@@ -73,6 +73,12 @@ class BodyEmitter:
         c = self.ctx
         if e.is_Number:
             return c.const(float(e))
+        if e.is_number:
+            # A constant expression (pi, E, 2/sqrt(pi), ...): rounded once, as a whole.
+            try:
+                return c.const(float(e))
+            except TypeError:
+                raise UnsupportedError(f"llvm backend: {e} is not a real constant") from None
         if e in c.dims:
             return c.b.sitofp(c.dims[e], c.elem)
         if e.is_Symbol:
