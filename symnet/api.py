@@ -11,7 +11,7 @@ import sympy as sp
 from . import backends, config
 from .derive import NoDependenceError, derive
 from .errors import ShapeError
-from .formulas import Gradients, equations, name_layers
+from .formulas import Gradients, equations, name_layers, name_nodes
 from .frontend import Frontend
 from .graph import Graph
 from .ops import is_matrix
@@ -188,6 +188,8 @@ def compile_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Ba
         check_inputs(g, ins)
         conv = ToSympy(g)
         outs = [expr, *[_fix_shape(conv(i), w) for i, w in zip(grads, wrt, strict=True)]]
+        g_loss = g.outputs[0]
+        name_nodes(g, [g_loss, *grads], ["value", *[f"d{w}" for w in wrt]])  # dW1, db1
         return schedule(g, ins), outs
 
     prog, outs = cached_program(("compile_grad", expr, wrt, ins), derive_program)

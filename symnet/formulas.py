@@ -9,7 +9,7 @@ import sympy as sp
 from .graph import COLUMN_OPS, VARS, Graph
 from .tosympy import ToSympy
 
-__all__ = ["Gradients", "name_layers", "equations"]
+__all__ = ["Gradients", "equations", "name_layers", "name_nodes"]
 
 
 def _is_nonlinear(g: Graph, i: int) -> bool:
@@ -59,6 +59,24 @@ def name_layers(g: Graph, adjoint: dict[int, int], loss: int) -> None:
         d = adjoint.get(i)
         if d is not None and d not in g.names and g.nodes[d].op not in ("leaf", "const"):
             g.names[d] = f"delta{k}"
+
+
+def name_nodes(g: Graph, nodes: list[int], names: list[str]) -> None:
+    """Name computed nodes (gradients dW1, db1; updates W1_new) unless a node
+    already has a name, is an input or constant, or the name is taken.
+
+    >>> from symnet.frontend import to_graph
+    >>> x = sp.Symbol("x")
+    >>> g, (f,) = to_graph([2 * x])
+    >>> name_nodes(g, [f], ["dx"]); g.names[f]
+    'dx'
+    """
+    taken = set(g.names.values())
+    for i, name in zip(nodes, names, strict=True):
+        if i in g.names or g.nodes[i].op in ("leaf", "const") or name in taken:
+            continue
+        g.names[i] = name
+        taken.add(name)
 
 
 def _symbol_for(g: Graph, i: int, name: str) -> sp.Basic:

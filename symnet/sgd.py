@@ -9,6 +9,7 @@ import sympy as sp
 
 from . import aligned, backends, targets
 from .api import lower
+from .formulas import name_nodes
 from .graph import VARS
 from .lower import EpochData, EpochSpec
 from .ops import is_matrix
@@ -46,6 +47,9 @@ class SGD:
 
         def derive_program():
             g, loss, grads = lower(risk, self.params)
+            # Only the loss: a named gradient would stay a node of its own
+            # instead of fusing into its parameter's update.
+            name_nodes(g, [loss], ["loss"])
             alpha = g.leaf(ALPHA)
             new = []
             for p, d in zip(self.params, grads, strict=True):
@@ -55,6 +59,8 @@ class SGD:
             g.outputs = [loss, *new] if track_loss else new
             g = run_passes(g, LOWERING_PASSES)
             check_inputs(g, self.inputs)
+            updates = g.outputs[1:] if track_loss else g.outputs
+            name_nodes(g, updates, [f"{p}_new" for p in self.params])
             return schedule(g, self.inputs), []
 
         # Derived once per machine, like compile_grad's programs.

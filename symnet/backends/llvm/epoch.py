@@ -43,6 +43,9 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
     fn = ir.Function(module, fnty, name=name)
     fn.attributes.add("nounwind")
     bufs, dims_in, X, Y, order, n, batch, loss_out = fn.args
+    for arg, nm in zip(fn.args, ("bufs", "dims", "X", "Y", "order", "n", "batch", "loss"),
+                       strict=True):
+        arg.name = nm
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     ndims = len(prog.dims)
     local = b.alloca(I64, I64(max(ndims, 1)), name="dims")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sympy as sp
 from llvmlite import ir
 
+from ...aligned import ALIGN
 from ...errors import UnsupportedError
 from .vecmath import define_math
 
@@ -138,13 +139,19 @@ class Fn:
 
     def __init__(self, module: ir.Module, name: str, buffers: list[str], elem: ir.Type,
                  dim_syms: list[sp.Symbol], const_dims: dict | None = None,
-                 owner: ir.Module | None = None):
+                 owner: ir.Module | None = None, aligned: frozenset[str] = frozenset()):
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + [PTR])
         self.fn = ir.Function(module, fnty, name=name)
         self.fn.linkage = "internal"
         self.fn.attributes.add("nounwind")
-        for a in self.fn.args[:-1]:
+        for a, buf in zip(self.fn.args[:-1], buffers, strict=True):
+            a.name = buf
             a.add_attribute("noalias")
+            if buf in aligned:
+                # Workspace blocks start on cache lines (see lower.memory):
+                # say so, rather than only the element alignment.
+                a.attributes.align = ALIGN
+        self.fn.args[-1].name = "dims"
         self.ptr = dict(zip(buffers, self.fn.args[:-1], strict=True))
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         dims_ptr = self.fn.args[-1]

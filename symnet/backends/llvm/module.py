@@ -108,14 +108,19 @@ def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None 
     main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=name)
     main.attributes.add("nounwind")
     bufs_arg, dims_arg = main.args
+    bufs_arg.name, dims_arg.name = "bufs", "dims"
     b = ir.IRBuilder(main.append_basic_block("entry"))
     ptrs = []
     for k in range(len(buffers)):
         slot = b.gep(bufs_arg, [I64(k)], inbounds=True, source_etype=PTR)
         ptrs.append(b.load(slot, typ=PTR, align=8))
     bufidx = {nm: k for k, nm in enumerate(buffers)}
+    # Intermediates and scratch live in the call's workspace, whose blocks
+    # are cache-line aligned; inputs and outputs are the caller's arrays.
+    workspace = frozenset(nm for nm in kp.buffer_names
+                          if nm not in kp.inputs and nm not in kp.outputs)
     folded = kp.folded
-    for gi, g in enumerate(kp.groups):
+    for g in kp.groups:
         if g.steps[0].out in folded:
             continue  # computed by the product before it (a GEMM fold)
         fold = kp.folds.get(g.steps[0].out)
@@ -129,8 +134,9 @@ def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None 
         if g.steps[0].out in kp.scratch:
             used.append(kp.scratch[g.steps[0].out])
         target = parts.place(g) if parts.modules else module
-        f = Fn(target, f"{name}.g{gi}", used, opts.elem, dims, kp.const_dims,
-               owner=None if target is module else module)
+        label = g.steps[0].out if len(g.steps) == 1 else f"{g.steps[0].out}-{g.steps[-1].out}"
+        f = Fn(target, f"{name}.{label}", used, opts.elem, dims, kp.const_dims,
+               owner=None if target is module else module, aligned=workspace)
         callee = f.fn
         if target is not module:
             # Reached from another module: external (hidden: not exported).
