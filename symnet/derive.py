@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from . import ops, registry
+from . import registry
 from .errors import NoDependenceError, ShapeError
 from .graph import VARS, Graph, Node
+from .simplify import simplify_body
 
 __all__ = ["NoDependenceError", "RULES", "body_partials", "derive"]
 
@@ -54,6 +55,7 @@ def _postorder(body: sp.Expr) -> list[sp.Expr]:
 def body_partials(body: sp.Expr, nvars: int) -> list[sp.Expr]:
     """d body / d VARS[i] for i < nvars, by reverse accumulation on the body's DAG.
 
+    >>> from symnet import ops
     >>> x, y = VARS[0], VARS[1]
     >>> body_partials(ops.logistic(x * y), 2)
     [_1*(1 - logistic(_0*_1))*logistic(_0*_1), _0*(1 - logistic(_0*_1))*logistic(_0*_1)]
@@ -82,33 +84,6 @@ def body_partials(body: sp.Expr, nvars: int) -> list[sp.Expr]:
             if depends.get(t, False):
                 adj[t] = adj[t] + c if t in adj else c
     return [simplify_body(adj.get(v, sp.S.Zero)) for v in VARS[:nvars]]
-
-
-#: Identities tried on derivative bodies, as (matches, rewrite) rows; the
-#: result is kept only if it is smaller. sigma(-u) = 1 - sigma(u).
-SIMPLIFY_REWRITES: tuple[tuple[Callable, Callable], ...] = (
-    (lambda e: isinstance(e, ops.logistic) and e.args[0].could_extract_minus_sign(),
-     lambda e: 1 - ops.logistic(-e.args[0])),
-)
-
-
-def simplify_body(e: sp.Expr, limit: int = 60) -> sp.Expr:
-    """Light simplification of a small derivative body; never grows it.
-
-    >>> z, y = VARS[0], VARS[1]
-    >>> simplify_body(-y * ops.logistic(-z) + (1 - y) * ops.logistic(z))
-    -_1 + logistic(_0)
-    """
-    if e.is_Atom or sp.count_ops(e) > limit:
-        return e
-    cand = e
-    for pat, rep in SIMPLIFY_REWRITES:
-        cand = cand.replace(pat, rep)
-    cand = sp.expand(cand)
-    cand = sp.factor_terms(cand)
-    if sp.count_ops(cand) < sp.count_ops(e):
-        return cand
-    return e
 
 
 # ------------------------------------------------------------ matrix rules

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..derive import simplify_body
 from ..graph import Graph, Node, inline_args, rebuild
+from ..simplify import simplify_body
 
 
 def _cheap(body) -> bool:
