@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from .. import ops
 from ..graph import VARS, Graph, Node, rebuild
+from .rules import first_rule
 
 
 def _sum_of_scaled(new: Graph, i: int, n: Node, args: list[int]) -> int:
@@ -51,14 +52,7 @@ def canonicalize(g: Graph) -> Graph:
     %0             const       1 x 1        [] -1  <- output
     """
 
-    def fn(new: Graph, i: int, n: Node, args: list[int]) -> int:
-        cur = -1
-        for rule in RULES:
-            cur = rule(new, i, n, args)
-            if cur != -1:
-                return cur
-        return cur
-
+    fn = first_rule(RULES)
     # A rule may build nodes other rules would rewrite: repeat to a fixpoint.
     for _ in range(8):
         new = rebuild(g, fn)[0]

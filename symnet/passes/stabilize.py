@@ -8,6 +8,7 @@ import sympy as sp
 
 from .. import registry
 from ..graph import VARS, Graph, Node, body_vars, inline_args, rebuild
+from .rules import first_rule
 
 #: How many elementwise producers deep a stable-form pattern may reach.
 _DEPTH = 4
@@ -88,11 +89,4 @@ def stabilize(g: Graph) -> Graph:
     [-softplus(-_0)]
     """
 
-    def fn(new: Graph, i: int, n: Node, args: list[int]) -> int:
-        for rule in RULES:
-            r = rule(new, i, n, args)
-            if r != -1:
-                return r
-        return -1
-
-    return rebuild(g, fn)[0]
+    return rebuild(g, first_rule(RULES))[0]
