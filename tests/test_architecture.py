@@ -33,8 +33,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 
 #: Modules allowed over ~400 lines, and why.
 LONG_MODULES = {
-    "explain.py": "the chapter's tools (graph, modes, comparisons, reports) share one "
-                  "table-printing vocabulary and are read as one tour",
     "backends/llvm/vecmath.py": "the vector math routines with their coefficient tables; "
                                 "each routine is short, and they share the range reduction",
     "backends/llvm/jit.py": "compile, cache, link and load are one flow over one cache entry "
