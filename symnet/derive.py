@@ -79,7 +79,12 @@ def body_partials(body: sp.Expr, nvars: int) -> list[sp.Expr]:
             b, p = e.args
             contribs = [(b, a * p * b ** (p - 1)), (p, a * e * sp.log(b))]
         else:
-            contribs = [(t, a * _partial(e, k)) for k, t in enumerate(e.args)]
+            row = registry.lookup(type(e))
+            if row is not None and row.adjoint is not None:
+                contribs = row.adjoint(e, a)
+            else:
+                contribs = [(t, a * _partial(e, k)) for k, t in enumerate(e.args)
+                            if depends.get(t, False)]
         for t, c in contribs:
             if depends.get(t, False):
                 adj[t] = adj[t] + c if t in adj else c

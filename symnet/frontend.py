@@ -170,8 +170,15 @@ class Frontend:
         def walk(x):
             if x in VARS[:nbound]:
                 return x
-            if x.is_Number or x in self.dims or x in (sp.pi, sp.E):
+            if x.is_Number or x in self.dims:
                 return x
+            if getattr(x, "is_number", False) and not is_matrix(x):
+                # A constant (pi, E, sqrt(2), EulerGamma, ...): real only.
+                if x.is_extended_real is False:
+                    raise UnsupportedError(f"the constant {x} in {e} is not real")
+                return x
+            if isinstance(x, registry.STRUCTURAL):
+                return x.func(*[walk(a) for a in x.args]) if x.args else x
             if isinstance(x, sp.Symbol) or is_matrix(x) or isinstance(
                     x, (ops.matsum, sp.Trace, MatrixElement)):
                 if is_matrix(x) and x.shape != (1, 1):

@@ -13,6 +13,7 @@ import symnet
 from symnet import registry
 from symnet.backends.numpy import runtime
 from symnet.nn import MLP
+from symnet.registry import npforms  # noqa: F401  (registry.npforms below)
 from symnet.runtime import bind_arguments
 from symnet.sgd import compile_sgd
 from symnet.train import EVAL_BLOCK, _classes, _eval_blocks, _eval_kernel, _evaluate, init_params
@@ -21,7 +22,7 @@ LAM = sp.Symbol("lambda")
 
 
 #: The NumPy stable forms by name (the registry rows' runtime functions).
-npb = SimpleNamespace(**runtime.namespace(), FEW=registry.scalar.FEW)
+npb = SimpleNamespace(**runtime.namespace(), FEW=registry.npforms.FEW)
 
 
 def _step_loop(sgd, X, y, order, batch_size, alpha, params, extra=()):

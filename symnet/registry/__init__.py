@@ -25,9 +25,10 @@ import sympy as sp
 
 from ..graph import COLUMN_OPS
 
-__all__ = ["ACTIVATIONS", "COLUMN_ROWS", "ColumnOp", "Op", "ScalarBuilder", "activation_names",
-           "activations", "column_row", "fingerprint", "lookup", "register", "register_column",
-           "rows", "scalar_heads", "stable_forms", "support_table", "unregister", "version"]
+__all__ = ["ACTIVATIONS", "COLUMN_ROWS", "STRUCTURAL", "ColumnOp", "Op", "ScalarBuilder",
+           "activation_names", "activations", "column_row", "fingerprint", "lookup", "register",
+           "register_column", "rows", "scalar_heads", "stable_forms", "support_table",
+           "unregister", "version"]
 
 
 class ScalarBuilder(Protocol):
@@ -52,8 +53,19 @@ class ScalarBuilder(Protocol):
     def intrinsic(self, name: str, *xs: Any) -> Any:
         """A hardware-backed function: sqrt, fabs, sin, cos."""
 
-    def libm(self, name: str, x: Any) -> Any:
-        """A C math library function of the element type (atan, erf, ...)."""
+    def libm(self, name: str, *xs: Any) -> Any:
+        """A C math library function of the element type (atan, erf, atan2, ...)."""
+
+    def cmp(self, op: str, a: Any, b: Any) -> Any:
+        """A condition: ``a op b`` for op in <, <=, >, >=, ==, != (ordered but !=)."""
+
+    def pick(self, cond: Any, t: Any, f: Any) -> Any:
+        """``t`` where the condition holds, else ``f`` (a select: both are computed)."""
+
+    def both(self, a: Any, b: Any) -> Any: ...
+    def either(self, a: Any, b: Any) -> Any: ...
+    def negate(self, a: Any) -> Any: ...
+    def truth(self, value: bool) -> Any: ...
 
 
 #: A row's compiled form: (builder, the SymPy node, emit(subexpression) -> value) -> value.
@@ -66,14 +78,19 @@ class Op:
 
     head: type                                  # the SymPy class
     llvm: Emit                                  # its compiled form
-    #: NumPy: the runtime function printed as ``numpy_name(args)``, or a
-    #: printer ``(printer, e) -> str``, or neither (SymPy's NumPy printer knows it)
-    numpy: Callable | None = None
+    #: NumPy: the runtime function printed as ``numpy_name(args)`` (a callable,
+    #: or the name of one in :mod:`.npforms`, loaded only by the NumPy
+    #: backend), or a printer ``(printer, e) -> str``, or neither (SymPy's
+    #: NumPy printer knows it)
+    numpy: Callable | str | None = None
     numpy_print: Callable[[Any, sp.Expr], str] | None = None
     #: the name ``numpy`` goes by in generated code (default: the head's name)
     numpy_as: str = ""
     #: d head / d args[k] as (args, k) -> expr, overriding the head's fdiff
     partials: Callable[[tuple, int], sp.Expr] | None = None
+    #: reverse accumulation through the node itself, (e, adjoint) -> [(child,
+    #: contribution)], for heads whose arguments are not plain values (Piecewise)
+    adjoint: Callable[[sp.Expr, sp.Expr], list] | None = None
     #: (pattern, replacement) rewrites into forms finite wherever the value is
     stable: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
     #: an activation the builders and the command line offer by name
@@ -87,6 +104,14 @@ class Op:
     @property
     def name(self) -> str:
         return self.head.__name__
+
+    def numpy_form(self) -> Callable | None:
+        """The NumPy runtime function itself (imports :mod:`.npforms` on first use)."""
+        if isinstance(self.numpy, str):
+            from . import npforms
+
+            return getattr(npforms, self.numpy)
+        return self.numpy
 
     @property
     def numpy_name(self) -> str | None:
@@ -241,7 +266,8 @@ def activation_names() -> list[str]:
     return list(activations())
 
 
-from . import columns, scalar  # noqa: E402,F401  (the built-in rows register themselves)
+from . import columns, logic, scalar, special  # noqa: E402,F401  (built-in rows register)
+from .logic import STRUCTURAL  # noqa: E402
 
 #: Activation heads by name, as at import (builders read :func:`activations`).
 ACTIVATIONS: dict[str, Callable[..., sp.Expr]] = activations()

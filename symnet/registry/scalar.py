@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from functools import reduce
 
-import numpy as np
 import sympy as sp
-from scipy.special import erf as _erf
-from scipy.special import expit
 
 from .. import heads
 from . import Op, register
-
-#: Up to this many elements one scalar-loop ufunc (SciPy's expit, NumPy's
-#: logaddexp) is fastest; beyond it their loops cost several times NumPy's
-#: vectorized exp per element, and a few vectorized ufuncs win. On the small
-#: column vectors of per-sample SGD, NumPy's per-call overhead (about a
-#: microsecond) costs more than the arithmetic, so fewer calls is what counts.
-FEW = 256
 
 _u = sp.Wild("u")
 
@@ -191,68 +181,7 @@ def _sign(b, e, emit):
     return b.select(">", x, zero, b.const(1.0), neg)
 
 
-# ---------------------------------------------------------------- NumPy runtime forms
-
-
-def logistic(x):
-    """1/(1 + exp(-x)), finite everywhere: exp(-x) overflowing to inf gives exactly 0.
-
-    >>> logistic(np.array([-800.0, 0.0, 800.0], dtype=np.float32))
-    array([0. , 0.5, 1. ], dtype=float32)
-    """
-    if getattr(x, "size", 1) <= FEW:
-        return expit(x)
-    e = np.exp(-x)
-    e += 1.0
-    return np.divide(1.0, e, out=e)
-
-
-def softplus(x):
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows.
-
-    >>> softplus(np.array([-800.0, 0.0, 800.0])).tolist()
-    [0.0, 0.6931471805599453, 800.0]
-    """
-    if getattr(x, "size", 1) <= FEW:
-        return np.logaddexp(0, x)  # the same sign-split form in one ufunc
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-
-def relu(x):
-    # One pass; NaN propagates and relu(-inf) = 0 (as in the LLVM backend).
-    return np.maximum(x, 0.0)
-
-
-def leaky_relu(x, gamma):
-    return np.where(x > 0, x, gamma * x)
-
-
-def hard_logistic(x):
-    # np.clip's Python wrapper costs more than these two ufuncs (same result, NaN included).
-    return np.minimum(np.maximum(0.25 * x + 0.5, 0.0), 1.0)
-
-
-def hard_tanh(x):
-    return np.minimum(np.maximum(x, -1.0), 1.0)
-
-
-def maxout(*xs):
-    return reduce(np.maximum, xs)
-
-
-def heaviside(x, h0):
-    # Built from x's own dtype so float32 kernels stay float32.
-    x = np.asarray(x)
-    if h0 == 0:
-        # ReLU's derivative: 1 where x > 0, else +0 (NaN too), in two passes.
-        return (x > 0).astype(x.dtype)
-    one = np.ones_like(x)
-    return np.where(x > 0, one, np.where(x < 0, 0.0 * one, h0 * one))
-
-
-def erf(x):
-    # SciPy's ufunc keeps float32 as float32 and works on arrays (math.erf does not).
-    return _erf(x)
+# ---------------------------------------------------------------- NumPy printing
 
 
 def _print_heaviside(printer, e):
@@ -290,24 +219,24 @@ register(Op(sp.Pow, _pow, example=lambda x: x ** 3 + sp.sqrt(x) + x ** sp.Ration
             domain=(0.2, 3.0)))
 
 # Activations (table 4.1), in the order the command line lists them.
-register(Op(heads.logistic, _routine("logistic"), numpy=logistic, activation=True,
+register(Op(heads.logistic, _routine("logistic"), numpy="logistic", activation=True,
             stable=((sp.log(heads.logistic(_u)), -heads.softplus(-_u)),
                     (sp.log(1 - heads.logistic(_u)), -heads.softplus(_u)),
                     (1 / (1 + sp.exp(-_u)), heads.logistic(_u))),
             example=heads.logistic))
 register(Op(sp.tanh, _routine("tanh"), activation=True, example=sp.tanh))
-register(Op(heads.hard_logistic, _hard_logistic, numpy=hard_logistic, activation=True,
+register(Op(heads.hard_logistic, _hard_logistic, numpy="hard_logistic", activation=True,
             example=heads.hard_logistic, kinks=(-2.0, 2.0)))
-register(Op(heads.hard_tanh, _hard_tanh, numpy=hard_tanh, activation=True,
+register(Op(heads.hard_tanh, _hard_tanh, numpy="hard_tanh", activation=True,
             example=heads.hard_tanh, kinks=(-1.0, 1.0)))
-register(Op(heads.relu, _relu, numpy=relu, activation=True, example=heads.relu, kinks=(0.0,)))
-register(Op(heads.leaky_relu, _leaky, numpy=leaky_relu, activation=True,
+register(Op(heads.relu, _relu, numpy="relu", activation=True, example=heads.relu, kinks=(0.0,)))
+register(Op(heads.leaky_relu, _leaky, numpy="leaky_relu", activation=True,
             example=heads.leaky_relu, kinks=(0.0,)))
-register(Op(heads.prelu, _leaky, numpy=leaky_relu, activation=True,
+register(Op(heads.prelu, _leaky, numpy="leaky_relu", activation=True,
             example=lambda x: heads.prelu(x, sp.Rational(1, 4)), kinks=(0.0,)))
-register(Op(heads.softplus, _routine("softplus"), numpy=softplus, activation=True,
+register(Op(heads.softplus, _routine("softplus"), numpy="softplus", activation=True,
             stable=((sp.log(1 + sp.exp(_u)), heads.softplus(_u)),), example=heads.softplus))
-register(Op(heads.maxout, _max, numpy=maxout, activation=True,
+register(Op(heads.maxout, _max, numpy="maxout", activation=True,
             example=lambda x: heads.maxout(x, 1 - x, x / 2), kinks=(0.5, 2 / 3, 0.0)))
 
 # Elementary and special functions.
@@ -319,11 +248,11 @@ register(Op(sp.cos, _intrinsic("cos"), example=sp.cos))
 register(Op(sp.sinh, _sinh, example=sp.sinh))
 register(Op(sp.cosh, _cosh, example=sp.cosh))
 register(Op(sp.atan, _libm("atan"), example=sp.atan))
-register(Op(sp.erf, _libm("erf"), numpy=erf, example=sp.erf))
+register(Op(sp.erf, _libm("erf"), numpy="erf", example=sp.erf))
 register(Op(sp.Abs, _intrinsic("fabs"), partials=lambda args, k: sp.sign(args[0]),
             example=sp.Abs, kinks=(0.0,)))
 register(Op(sp.sign, _sign, partials=_zero, example=lambda x: x * sp.sign(x), kinks=(0.0,)))
-register(Op(sp.Heaviside, _heaviside, numpy=heaviside, numpy_as="heaviside",
+register(Op(sp.Heaviside, _heaviside, numpy="heaviside", numpy_as="heaviside",
             numpy_print=_print_heaviside,
             partials=_zero, example=lambda x: x * sp.Heaviside(x, 0), kinks=(0.0,)))
 register(Op(sp.Max, _max,

@@ -107,11 +107,12 @@ class Ctx:
                              name=full)
         return fn
 
-    def libm(self, name: str) -> ir.Function:
+    def libm(self, name: str, nargs: int = 1) -> ir.Function:
         full = name if isinstance(self.elem, ir.DoubleType) else name + "f"
         fn = self.module.globals.get(full)
         if fn is None:
-            fn = ir.Function(self.module, ir.FunctionType(self.elem, [self.elem]), name=full)
+            fn = ir.Function(self.module, ir.FunctionType(self.elem, [self.elem] * nargs),
+                             name=full)
         return fn
 
     def math(self, name: str, x: ir.Value) -> ir.Value:

@@ -46,8 +46,28 @@ class Builder:
     def intrinsic(self, name: str, *xs):
         return self.c.b.call(self.c.intrinsic(name, len(xs)), list(xs))
 
-    def libm(self, name: str, x):
-        return self.c.b.call(self.c.libm(name), [x])
+    def libm(self, name: str, *xs):
+        return self.c.b.call(self.c.libm(name, len(xs)), list(xs))
+
+    def cmp(self, op: str, a, b):
+        if op == "!=":
+            return self.c.b.fcmp_unordered(op, a, b)
+        return self.c.b.fcmp_ordered(op, a, b)
+
+    def pick(self, cond, t, f):
+        return self.c.b.select(cond, t, f)
+
+    def both(self, a, b):
+        return self.c.b.and_(a, b)
+
+    def either(self, a, b):
+        return self.c.b.or_(a, b)
+
+    def negate(self, a):
+        return self.c.b.not_(a)
+
+    def truth(self, value: bool):
+        return ir.Constant(ir.IntType(1), int(value))
 
 
 class BodyEmitter:

@@ -14,12 +14,12 @@ def namespace() -> dict[str, object]:
     read from the registry now (a row registered later is included).
 
     >>> sorted(k for k in namespace() if k.startswith("log"))
-    ['log_softmax', 'logistic', 'logsumexp']
+    ['log10', 'log1p', 'log2', 'log_softmax', 'loggamma', 'logistic', 'logsumexp']
     """
     ns: dict[str, object] = {"np": np}
     for row in registry.rows():
         if row.numpy is not None:
-            ns[row.numpy_name] = row.numpy
+            ns[row.numpy_name] = row.numpy_form()
     for col in registry.COLUMN_ROWS:
         ns[col.op] = col.numpy
     return ns
