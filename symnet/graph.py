@@ -37,7 +37,7 @@ OPS = ("leaf", "const", "matmul", "transpose", "ew", "reduce", "softmax", "log_s
 COLUMN_OPS = ("softmax", "log_softmax", "logsumexp")
 
 #: The variables of an ``ew`` body: argument i is ``VARS[i]``.
-VARS = tuple(sp.Symbol(f"_{i}") for i in range(256))
+VARS = tuple(sp.Symbol(f"_{i}") for i in range(4096))
 _VAR_INDEX = {v: i for i, v in enumerate(VARS)}
 
 Shape = tuple[sp.Expr, sp.Expr]
@@ -277,7 +277,7 @@ def _broadcast(shapes: list[Shape]) -> Shape:
     return rows, cols
 
 
-_TMP = tuple(sp.Symbol(f"__t{i}") for i in range(256))
+_TMP = tuple(sp.Symbol(f"__t{i}") for i in range(len(VARS)))
 
 
 def inline_args(g: Graph, body: sp.Expr, args: list[int],
