@@ -22,10 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symnet
+from symnet import registry
 from symnet.nn import MLP
 
 m = sp.Symbol("m", integer=True, positive=True)
-x, y = sp.symbols("x y")
+x, y = sp.symbols("x y", real=True)
+#: The registry rows with a test example, in registration order.
+ROWS = [r for r in registry.rows() if r.example is not None]
 
 
 def build(spec: dict):
@@ -56,6 +59,13 @@ def build(spec: dict):
         args = [rng.standard_normal((sizes[0], 3)), rng.integers(0, sizes[-1], 3)]
         args += [rng.standard_normal(tuple(int(d) for d in p.shape)) * 0.5 for p in net.params]
         return net.risk(lam=0.01), ins, args, net.params
+    if kind == "registry":
+        # Every registry row's example, point-wise with its derivative.
+        row = ROWS[spec["row"]]
+        lo, hi = row.domain
+        n = spec["dims"][0]
+        return (row.example(x) * y, [x, y],
+                [rng.uniform(lo, hi, n), rng.uniform(-1, 1, n)], [x, y])
     # point-wise formula
     n = spec["dims"][0]
     outs = [sp.exp(-x * y) * spec["dims"][1], y, x ** 2 + 3, sp.Integer(spec["dims"][2])]
@@ -86,8 +96,10 @@ specs = st.one_of(
     st.fixed_dictionaries({"kind": st.just("mlp"),
                            "dims": st.tuples(st.integers(1, 6), st.integers(1, 6),
                                              st.integers(2, 4)),
-                           "act": st.sampled_from(["logistic", "relu", "tanh"]),
+                           "act": st.sampled_from(registry.activation_names()),
                            "seed": st.integers(0, 99)}),
+    st.fixed_dictionaries({"kind": st.just("registry"), "row": st.integers(0, len(ROWS) - 1),
+                           "dims": st.tuples(st.integers(1, 40)), "seed": st.integers(0, 99)}),
     st.fixed_dictionaries({"kind": st.just("pointwise"),
                            "dims": st.tuples(st.integers(1, 40), st.integers(1, 5),
                                              st.integers(0, 3)),

@@ -38,22 +38,17 @@ def _relation(op: str):
     return form
 
 
-def _and(b, e, emit):
-    """and of conditions"""
-    vals = [condition(b, a, emit) for a in e.args]
-    out = vals[0]
-    for v in vals[1:]:
-        out = b.both(out, v)
-    return out
+def _connective(method: str, doc: str):
+    def form(b, e, emit):
+        vals = [condition(b, a, emit) for a in e.args]
+        out = vals[0]
+        for v in vals[1:]:
+            out = getattr(b, method)(out, v)
+        return out
 
-
-def _or(b, e, emit):
-    """or of conditions"""
-    vals = [condition(b, a, emit) for a in e.args]
-    out = vals[0]
-    for v in vals[1:]:
-        out = b.either(out, v)
-    return out
+    form.__doc__ = doc
+    form.__qualname__ = f"connective_{method}"
+    return form
 
 
 def _not(b, e, emit):
@@ -81,8 +76,8 @@ def piecewise_partial(e: sp.Piecewise, k: int) -> sp.Expr:
 
 for _cls, _op in _RELATIONS.items():
     register(Op(_cls, _relation(_op)))
-register(Op(sp.And, _and))
-register(Op(sp.Or, _or))
+register(Op(sp.And, _connective("both", "and of conditions")))
+register(Op(sp.Or, _connective("either", "or of conditions")))
 register(Op(sp.Not, _not))
 def _piecewise_adjoint(e: sp.Piecewise, a: sp.Expr) -> list:
     return [(pair.expr, a * piecewise_partial(e, k)) for k, pair in enumerate(e.args)]
