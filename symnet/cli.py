@@ -400,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments, 1 otherwise), never a traceback.
 
     >>> main(["grad", "--sizes", "3,2", "--output", "linear"])
-    dL/dW1 = lambda*W1 + (1/m*(W1*X - Y + b1*1))*X.T
+    dL/dW1 = lambda*W1 + 1/m*(W1*X - Y + b1*1)*X.T
     dL/db1 = 1/m*(W1*X - Y + b1*1)*1
     0
     """

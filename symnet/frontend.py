@@ -32,6 +32,41 @@ def _shape_symbols(exprs: Iterable[sp.Basic]) -> set[sp.Symbol]:
     return dims
 
 
+#: Heads whose arguments are dimensions or names, not sub-expressions.
+_ATOMIC = (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix, sp.Lambda)
+
+
+def _inner_first(expr: sp.Basic) -> list[sp.Basic]:
+    """The matrix sub-expressions (and whole-matrix reductions) of ``expr``,
+    each after those it contains (an iterative post-order walk).
+
+    Converting them in this order before ``expr`` itself means every rule
+    finds its operands already converted, so converting a network of any
+    depth never recurses more than one layer deep.
+    """
+    out: list[sp.Basic] = []
+    seen: set[sp.Basic] = set()
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        e, done = stack.pop()
+        if done:
+            out.append(e)
+            continue
+        if e in seen or not isinstance(e, sp.Basic) or e.is_Atom:
+            continue
+        seen.add(e)
+        if e is not expr and (is_matrix(e) or isinstance(e, ops.matsum)) and not isinstance(
+                e, MatrixElement):
+            stack.append((e, True))
+        if isinstance(e, _ATOMIC):
+            continue
+        # A trace converts its own product's factors (tr(PQ) = sum(P^T o Q)).
+        kids = e.args[0].args if isinstance(e, sp.Trace) and isinstance(
+            e.args[0], sp.MatMul) else e.args
+        stack.extend((a, False) for a in reversed(kids))
+    return out
+
+
 class Frontend:
     """Converts SymPy expressions into nodes of one shared Graph (memoized)."""
 
@@ -43,6 +78,9 @@ class Frontend:
     def add(self, expr) -> int:
         expr = sp.sympify(expr)
         self.dims |= _shape_symbols([expr])
+        for sub in _inner_first(expr):
+            if sub not in self.memo:
+                self.node(sub)
         return self.node(expr)
 
     # ------------------------------------------------------------ dispatch

@@ -39,6 +39,9 @@ COLUMN_OPS = ("softmax", "log_softmax", "logsumexp")
 #: The variables of an ``ew`` body: argument i is ``VARS[i]``.
 VARS = tuple(sp.Symbol(f"_{i}") for i in range(4096))
 _VAR_INDEX = {v: i for i, v in enumerate(VARS)}
+#: The same variables as a set, built once (a set of 4096 per query was the
+#: largest single cost of building a deep network's graph).
+VAR_SET = frozenset(VARS)
 
 Shape = tuple[sp.Expr, sp.Expr]
 ONE = sp.S.One
@@ -93,7 +96,7 @@ class Graph:
 
     def const(self, value, shape: Shape = (ONE, ONE)) -> int:
         value = sp.sympify(value)
-        if value.free_symbols & set(VARS):
+        if value.free_symbols & VAR_SET:
             raise GraphError(f"const needs a number or a function of dimensions, got {value}")
         return self.add(Node("const", (), (sp.sympify(shape[0]), sp.sympify(shape[1])), value))
 
@@ -200,7 +203,7 @@ class Graph:
         order = sorted(a for a, v in keep.items() if v in used)
         renum = {keep[a]: VARS[j] for j, a in enumerate(order)}
         body = body.xreplace(renum)
-        if not body.free_symbols & set(VARS):
+        if not body.free_symbols & VAR_SET:
             return self.const(body, out)
         if body == VARS[0] and len(order) == 1 and self.shape(order[0]) == out:
             return order[0]

@@ -35,8 +35,15 @@ def dense(W: sp.MatrixSymbol, a, b: sp.MatrixSymbol) -> sp.MatrixExpr:
     W*X + b*1
     """
     m = _columns(a)
-    bias = b if m == 1 else b * ops.ones(1, m)
-    return W * a + bias
+    bias = b if m == 1 else sp.MatMul(b, ops.ones(1, m))
+    # Constructors, not operators: ``W * a`` runs a deep ``doit`` over every
+    # layer below, which made a deep network quadratic to build. Hashed as
+    # built, so no later hash recurses through the layers (ops._hashed).
+    Wa = sp.MatMul(W, a)
+    hash(Wa)
+    z = sp.MatAdd(Wa, bias)
+    hash(z)
+    return z
 
 
 def cross_entropy(Yhat, Y) -> sp.Expr:

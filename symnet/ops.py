@@ -66,6 +66,51 @@ def _broadcast_dim(a, b, what: str):
     raise ShapeError(f"{what}: dimensions {a} and {b} do not broadcast")
 
 
+def _explicit_below(args) -> bool:
+    """Whether an explicit Matrix lies under ``args`` (an iterative walk).
+
+    A symnet head caches its answer, so ``doit`` on a deep network costs
+    one step per layer and never recurses through the layers below.
+    """
+    stack, seen = list(args), set()
+    while stack:
+        a = stack.pop()
+        if isinstance(a, sp.MatrixBase):
+            return True
+        if not isinstance(a, sp.Basic) or id(a) in seen:
+            continue
+        seen.add(id(a))
+        cached = getattr(a, "_symnet_explicit", None)
+        if cached is not None:
+            if cached:
+                return True
+            continue
+        if isinstance(a, sp.MatrixSymbol):
+            continue
+        stack.extend(a.args)
+    return False
+
+
+def _hashed(node: sp.Basic) -> sp.Basic:
+    """``node`` with its hash computed now.
+
+    SymPy hashes lazily and recursively: the first hash of a deep tree walks
+    all of it (a RecursionError from ~100 layers). Hashing each head as it
+    is built keeps every later hash one layer deep.
+    """
+    hash(node)
+    return node
+
+
+def _shallow_doit(node, hints: dict) -> bool:
+    """True when ``doit`` may return ``node`` itself: nothing below evaluates."""
+    cached = node.__dict__.get("_symnet_explicit")
+    if cached is None:
+        cached = _explicit_below(node.args)
+        node.__dict__["_symnet_explicit"] = cached
+    return not cached
+
+
 def ones(rows, cols) -> sp.OneMatrix:
     """The all-ones matrix (used to broadcast a bias over a batch).
 
@@ -129,7 +174,11 @@ class Elementwise(MatrixExpr):
             raise ShapeError(f"{head}({', '.join(map(str, args))}) with shapes "
                              f"{', '.join(f'{r} x {c}' for r, c in shapes)} do not broadcast"
                              ) from None
-        return MatrixExpr.__new__(cls, function, *args)
+        obj = MatrixExpr.__new__(cls, function, *args)
+        # Cached: an uncached shape walks every layer below on each query,
+        # which made building a deep network cubic in its depth.
+        obj.__dict__["_shape"] = _broadcast_shape(shapes, "Elementwise")
+        return _hashed(obj)
 
     @property
     def function(self) -> sp.Lambda:
@@ -141,8 +190,7 @@ class Elementwise(MatrixExpr):
 
     @property
     def shape(self):
-        shapes = [a.shape if is_matrix(a) else (1, 1) for a in self.operands]
-        return _broadcast_shape(shapes, "Elementwise")
+        return self.__dict__["_shape"]
 
     def head(self):
         """The function head when the body is ``f(x0, x1, ...)`` verbatim, else None."""
@@ -162,6 +210,8 @@ class Elementwise(MatrixExpr):
         return self.function(*vals)
 
     def doit(self, **hints):
+        if _shallow_doit(self, hints):
+            return self
         deep = hints.get("deep", True)
         ops = [a.doit(**hints) if deep and isinstance(a, sp.Basic) else a for a in self.operands]
         out = Elementwise(self.function, *ops)
@@ -209,13 +259,15 @@ class _ColumnOp(MatrixExpr):
         Z = sp.sympify(Z)
         if not is_matrix(Z):
             raise ShapeError(f"{cls.__name__} needs a matrix (one column per sample), got {Z}")
-        return MatrixExpr.__new__(cls, Z)
+        return _hashed(MatrixExpr.__new__(cls, Z))
 
     @property
     def arg(self):
         return self.args[0]
 
     def doit(self, **hints):
+        if _shallow_doit(self, hints):
+            return self
         Z = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
         out = type(self)(Z)
         return out.as_explicit() if isinstance(Z, sp.MatrixBase) else out
@@ -304,13 +356,16 @@ class matsum(sp.Expr):
         A = sp.sympify(A)
         if not is_matrix(A):
             raise ShapeError(f"matsum needs a matrix expression, got {A}")
-        return sp.Expr.__new__(cls, A)
+        return _hashed(sp.Expr.__new__(cls, A))
 
     @property
     def arg(self):
         return self.args[0]
 
     def doit(self, **hints):
+        if _shallow_doit(self, hints) and not (
+                self.arg.shape[0].is_Integer and self.arg.shape[1].is_Integer):
+            return self
         A = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
         if isinstance(A, sp.MatrixBase):
             return sp.Add(*A)

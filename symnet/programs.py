@@ -58,12 +58,17 @@ def cached_program(what: tuple, derive_program: Callable[[], tuple[Program, list
                    ) -> tuple[Program, list]:
     """(Program, output expressions) for ``what``, derived once per machine.
 
-    Identified by the exact SymPy structure (``srepr``) of the request and
+    Identified by the exact SymPy structure of the request (its
+    :mod:`symnet.serialize` table, written without recursion) and
     the version of symnet's sources, in memory and in the disk cache, so a
     warm process skips derivation and the passes entirely. On disk the
     program is data (:mod:`symnet.serialize`), read back without running code.
     """
-    ident = kernel_identity("program", {"request": sp.srepr(what)})
+    try:
+        request = serialize.dumps(what)
+    except serialize.SerializeError:
+        request = sp.srepr(what)  # e.g. a Symbol subclass the table does not store
+    ident = kernel_identity("program", {"request": request})
     hit = _PROGRAMS.get(ident.digest)
     if hit is None:
         payload = diskcache.read("prog", ident)

@@ -43,15 +43,41 @@ class _Writer:
 
     def __init__(self):
         self.table: list[dict] = []
-        self.index: dict[sp.Basic, int] = {}
+        # Parts are matched by their type and their arguments' entries (hash
+        # consing), never by SymPy's ``==``: comparing two equal deep trees
+        # that are distinct objects recurses through all of their depth.
+        self.index: dict[tuple, int] = {}
+        self.seen: dict[int, tuple[sp.Basic, int]] = {}
 
     def expr(self, e: sp.Basic) -> int:
-        hit = self.index.get(e)
-        if hit is None:
-            node = self._node(e)
-            hit = self.index[e] = len(self.table)
-            self.table.append(node)
-        return hit
+        hit = self.seen.get(id(e))
+        if hit is not None:
+            return hit[1]
+        # Post-order with an explicit stack: an expression of any depth is
+        # written without recursion, each part after its arguments.
+        stack = [(e, False)]
+        while stack:
+            x, ready = stack.pop()
+            if id(x) in self.seen:
+                continue
+            if not isinstance(x, sp.Basic):
+                raise SerializeError(f"cannot store {x!r}: not a SymPy object")
+            atom = self._atom(x)
+            if not ready and not atom:
+                stack.append((x, True))
+                stack.extend((a, False) for a in reversed(x.args) if id(a) not in self.seen)
+                continue
+            key = (type(x), x) if atom else (type(x), *(self.seen[id(a)][1] for a in x.args))
+            k = self.index.get(key)
+            if k is None:
+                k = self.index[key] = len(self.table)
+                self.table.append(self._node(x))
+            self.seen[id(x)] = (x, k)  # x kept alive, so its id stays unique
+        return self.seen[id(e)][1]
+
+    @staticmethod
+    def _atom(e: sp.Basic) -> bool:
+        return isinstance(e, (sp.Rational, sp.Float, sp.Symbol, sp.core.symbol.Str))
 
     def _node(self, e: sp.Basic) -> dict:
         if isinstance(e, sp.Integer):
@@ -71,14 +97,11 @@ class _Writer:
             return out
         if isinstance(e, sp.core.symbol.Str):
             return {"str": e.name}
-        for a in e.args:
-            if not isinstance(a, sp.Basic):
-                raise SerializeError(f"cannot store {e}: argument {a!r} is not a SymPy object")
+        args = [self.seen[id(a)][1] for a in e.args]
         if isinstance(e, AppliedUndef):
-            return {"undef": type(e).__name__, "args": [self.expr(a) for a in e.args]}
+            return {"undef": type(e).__name__, "args": args}
         cls = type(e)
-        node = {"cls": f"{cls.__module__}:{cls.__qualname__}",
-                "args": [self.expr(a) for a in e.args]}
+        node = {"cls": f"{cls.__module__}:{cls.__qualname__}", "args": args}
         if not cls.__module__.startswith(_ALLOWED_MODULES):
             # A user's own head (a registry row of theirs) is written, so it
             # is part of a kernel's identity, but never read back as code.

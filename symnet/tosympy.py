@@ -34,10 +34,23 @@ class ToSympy:
         hit = self.memo.get(i)
         if hit is not None:
             return hit
-        n = self.g.nodes[i]
-        out = getattr(self, "_" + n.op)(n)
-        self.memo[i] = out
-        return out
+        # Node ids are topological: converting the needed ancestors in id
+        # order means each conversion finds its arguments done, so no
+        # recursion grows with the network's depth.
+        for j in self._pending(i):
+            n = self.g.nodes[j]
+            out = self.memo[j] = getattr(self, "_" + n.op)(n)
+            hash(out)  # now, one layer deep; SymPy's lazy hash would recurse
+        return self.memo[i]
+
+    def _pending(self, i: int) -> list[int]:
+        need, stack = {i}, [i]
+        while stack:
+            for a in self.g.nodes[stack.pop()].args:
+                if a not in need and a not in self.memo and a not in self.symbols:
+                    need.add(a)
+                    stack.append(a)
+        return sorted(need)
 
     # ------------------------------------------------------------ one method per op
     def _leaf(self, n):
@@ -48,16 +61,16 @@ class ToSympy:
             return n.attr
         if n.attr == 0:
             return sp.ZeroMatrix(*n.shape)
-        return n.attr * sp.OneMatrix(*n.shape) if n.attr != 1 else sp.OneMatrix(*n.shape)
+        return _times_ones(n.attr, n.shape)
 
     def _matmul(self, n):
         a, b = (self(x) for x in n.args)
         ta, tb = n.attr
         a = _t(a) if ta else a
         b = _t(b) if tb else b
-        if not is_matrix(a) or not is_matrix(b):
+        if not is_matrix(a) and not is_matrix(b):
             return a * b
-        return sp.MatMul(a, b)
+        return _product(a, b)
 
     def _transpose(self, n):
         return _t(self(n.args[0]))
@@ -70,8 +83,8 @@ class ToSympy:
         if n.attr is None:
             return ops.matsum(a)
         if n.attr == 0:
-            return sp.MatMul(sp.OneMatrix(1, r), a)
-        return sp.MatMul(a, sp.OneMatrix(c, 1))
+            return _product(sp.OneMatrix(1, r), a)
+        return _product(a, sp.OneMatrix(c, 1))
 
     def _softmax(self, n):
         return ops.softmax(self(n.args[0]))
@@ -91,8 +104,47 @@ class ToSympy:
         return _Body(self.g, n, args, scalar).convert(n.attr)
 
 
+def _product(*factors) -> sp.MatrixExpr:
+    """A MatMul of ``factors``, flattening factors that are products (one level)."""
+    flat = [f for x in factors for f in (x.args if isinstance(x, sp.MatMul) else (x,))]
+    coeff = sp.Mul(*[f for f in flat if not is_matrix(f)])
+    mats = [f for f in flat if is_matrix(f)]
+    return sp.MatMul(*mats) if coeff == 1 else sp.MatMul(coeff, *mats)
+
+
+def _times_ones(c, shape) -> sp.MatrixExpr:
+    """The constant matrix c 1 (a constructor: an operator would run a deep doit)."""
+    ones = sp.OneMatrix(*shape)
+    return ones if c == 1 else sp.MatMul(c, ones)
+
+
 def _t(x):
-    return x.T if is_matrix(x) else x
+    """x^T, pushed one level into a product or sum (A B)^T = B^T A^T.
+
+    One level only, never SymPy's ``.T``: that rebuilds the whole expression
+    below with a deep ``doit``, which recurses through every layer.
+    """
+    if not is_matrix(x):
+        return x
+    if isinstance(x, sp.Transpose):
+        return x.arg
+    if isinstance(x, sp.MatMul):
+        return sp.MatMul(*[_t1(a) for a in reversed(x.args)])
+    if isinstance(x, (sp.MatAdd, sp.HadamardProduct)):
+        return type(x)(*[_t1(a) for a in x.args])
+    return _t1(x)
+
+
+def _t1(x):
+    if not is_matrix(x):
+        return x
+    if isinstance(x, sp.Transpose):
+        return x.arg
+    if isinstance(x, (sp.OneMatrix, sp.ZeroMatrix)):
+        return type(x)(x.shape[1], x.shape[0])
+    if isinstance(x, sp.Identity):
+        return x
+    return sp.Transpose(x)
 
 
 class _Body:
@@ -117,9 +169,7 @@ class _Body:
     def convert(self, e):
         """Return a scalar Expr (if e is entry-independent) or a matrix expression."""
         out, is_mat = self._conv(e)
-        if not is_mat:
-            return out * sp.OneMatrix(*self.shape)
-        return out
+        return out if is_mat else _times_ones(out, self.shape)
 
     def _conv(self, e):
         if e in self.env:
@@ -131,13 +181,15 @@ class _Body:
         if not any(m for _, m in parts):
             return e.func(*[p for p, _ in parts]), False
         if e.is_Add:
-            terms = [p if m else p * sp.OneMatrix(*self.shape) for p, m in parts]
+            terms = [p if m else _times_ones(p, self.shape) for p, m in parts]
             return sp.MatAdd(*terms), True
         if e.is_Mul:
             coeff = sp.Mul(*[p for p, m in parts if not m])
             mats = [p for p, m in parts if m]
             prod = mats[0] if len(mats) == 1 else sp.HadamardProduct(*mats)
-            return (prod if coeff == 1 else coeff * prod), True
+            # Constructors, not operators: an operator runs a deep doit (and
+            # sorts every term below), which recurses through all the layers.
+            return (prod if coeff == 1 else _product(coeff, prod)), True
         if e.is_Pow and not parts[1][1]:
             return sp.HadamardPower(parts[0][0], parts[1][0]), True
         # A function of matrices: apply it entry by entry (broadcasting inside).
