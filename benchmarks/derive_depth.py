@@ -1,34 +1,68 @@
-"""Derivation time of an L-layer MLP's gradient, L = 1..16 (median of repeats)."""
+"""Build, derivation and compile time of an L-layer MLP, L = 1..256 (medians).
+
+Each depth gets a fresh network (widths 3, 8, ..., 8, 2, tanh hidden layers,
+softmax output, batch size symbolic) and each stage starts from nothing:
+the disk cache is off (``SYMNET_CACHE_DIR=''``) and the in-memory program
+cache is emptied before each compile, so ``compile numpy`` and ``compile
+llvm`` both include the derivation, the passes and the schedule.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
-import sympy as sp
+os.environ["SYMNET_CACHE_DIR"] = ""  # before symnet reads its configuration
 
-import symnet
-from symnet.nn import MLP
+import symnet  # noqa: E402
+from symnet import programs  # noqa: E402
+from symnet.nn import MLP  # noqa: E402
+
+STAGES = ("build", "grad", "compile numpy", "compile llvm")
+DEPTHS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def derive_seconds(depth: int, repeats: int = 5) -> tuple[float, float, float]:
-    """(median, min, max) seconds of symnet.grad for a depth-layer logistic MLP."""
-    sizes = [sp.Symbol(f"n{i}", integer=True, positive=True) for i in range(depth + 1)]
-    times = []
-    for _ in range(repeats):
-        net = MLP(sizes, "logistic", output="softmax")
-        R = net.risk()
+def _net(depth: int) -> MLP:
+    return MLP([3] + [8] * (depth - 1) + [2], "tanh", output="softmax")
+
+
+def stage_seconds(depth: int) -> dict[str, float]:
+    """Seconds of each stage for one fresh depth-layer network."""
+    out = {}
+    t0 = time.perf_counter()
+    net = _net(depth)
+    risk = net.risk(lam=1e-4)
+    out["build"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    symnet.grad(risk, net.params)
+    out["grad"] = time.perf_counter() - t0
+    inputs = [net.X, net.labels(), *net.params]
+    for backend in ("numpy", "llvm"):
+        programs._PROGRAMS.clear()
         t0 = time.perf_counter()
-        symnet.grad(R, net.params)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times), max(times)
+        symnet.compile_grad(risk, net.params, inputs, backend=backend)
+        out[f"compile {backend}"] = time.perf_counter() - t0
+    return out
 
 
-def table(depths=(1, 2, 4, 8, 12, 16), repeats: int = 5) -> str:
-    rows = ["| layers L | median s | min s | max s | median s / L |", "|---:|---:|---:|---:|---:|"]
+def repeats_for(depth: int, repeats: int) -> int:
+    # The deep networks take tens of seconds per run; their spread is small
+    # next to that, and the table says how many runs each row is.
+    return repeats if depth <= 32 else max(1, min(repeats, 3 if depth <= 64 else 1))
+
+
+def table(depths=DEPTHS, repeats: int = 5) -> str:
+    head = ["layers L", "runs", *[f"{s} s" for s in STAGES], "total s", "total s / L"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for d in depths:
-        med, lo, hi = derive_seconds(d, repeats)
-        rows.append(f"| {d} | {med:.3f} | {lo:.3f} | {hi:.3f} | {med / d:.4f} |")
+        runs = [stage_seconds(d) for _ in range(repeats_for(d, repeats))]
+        med = {s: statistics.median(r[s] for r in runs) for s in STAGES}
+        total = sum(med.values())
+        cells = [str(d), str(len(runs)), *[f"{med[s]:.3f}" for s in STAGES],
+                 f"{total:.2f}", f"{total / d:.4f}"]
+        rows.append("| " + " | ".join(cells) + " |")
+        print(rows[-1], flush=True)
     return "\n".join(rows)
 
 

@@ -6,8 +6,8 @@ peer's own cache: JAX's persistent compilation cache, numba cache=True,
 TorchInductor's cache dir). "Warm": a second process
 with the same folder. Inside the child: ``import`` of the library, "build"
 (from the model declaration to a callable), "first call" (one step on one
-batch; JIT compilers compile here). Plus the derivation time of an L-layer
-MLP (derive_depth.py).
+batch; JIT compilers compile here). Plus build, derivation and compile time
+of an L-layer MLP, L = 1..256 (derive_depth.py).
 """
 
 from __future__ import annotations
@@ -290,14 +290,19 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
                                      f"limit; fastest run {fmt_time(min(ref.times))}); with "
                                      f"`import symnet` {fmt_time(ref.median + imp)}"))
     text += ["**Targets**", ""] + [f"- {line}" for line in lines] + [""]
-    print("W4: derivation time vs depth", flush=True)
-    d = isolated(mod, "derive_child", 3 if quick else 5, name="derive")
+    print("W4: build, derivation and compile time vs depth", flush=True)
+    d = isolated(mod, "derive_child", 3 if quick else 5, name="derive", timeout=1800)
     text += [
-        "### Derivation time of an L-layer MLP",
+        "### Build, derivation and compile time of an L-layer MLP",
         "",
-        "`symnet.grad` of the structural risk of an L-layer logistic MLP with softmax output "
-        f"and symbolic sizes n0..nL ({3 if quick else 5} repeats, in one process). Growth is "
-        "close to linear in depth when the seconds-per-layer column stays flat.",
+        "Fresh networks of widths 3, 8, ..., 8, 2 (tanh hidden layers, softmax output, "
+        "cross-entropy risk with L2 penalty, batch size symbolic), L = 1..256, in one "
+        "process at the default recursion limit, disk cache off (`benchmarks/derive_depth.py`). "
+        "`build` is `MLP(...)` + `risk()`, `grad` is `symnet.grad`, and each compile column "
+        "is a cold `compile_grad` (derivation, passes, schedule and code generation; the "
+        "in-memory program cache is emptied first). Medians of the runs shown (fewer for "
+        "the deep rows, which take tens of seconds each). Cost is linear in depth when the "
+        "last column stays flat.",
         "",
         d.result if d.ok and isinstance(d.result, str) else d.status,
         "",
