@@ -16,6 +16,7 @@ import sympy as sp
 from . import registry
 from .errors import NoDependenceError, ShapeError
 from .graph import VARS, Graph, Node
+from .registry.linalg import LINALG_ROWS
 from .simplify import simplify_body
 
 __all__ = ["NoDependenceError", "RULES", "body_partials", "derive"]
@@ -132,8 +133,9 @@ RULES: dict[str, Callable[[Graph, int, Node, int], list[tuple[int, int]]]] = {
     "transpose": _rule_transpose,
     "reduce": _rule_reduce,
     "ew": _rule_ew,
-    # Column ops: their rows in the registry hold their rules.
+    # Column and linear-algebra ops: their rows in the registry hold their rules.
     **{r.op: r.derive for r in registry.COLUMN_ROWS},
+    **{r.op: r.derive for r in LINALG_ROWS},
 }
 
 

@@ -12,6 +12,7 @@ from . import ops, registry
 from .errors import ShapeError, UnsupportedError
 from .graph import VARS, Graph
 from .ops import is_matrix
+from .registry.linalg import KronAdjoint
 
 __all__ = ["UnsupportedError", "Frontend", "SCALAR_HEADS", "to_graph"]
 
@@ -67,6 +68,27 @@ def _inner_first(expr: sp.Basic) -> list[sp.Basic]:
     return out
 
 
+def _shown(e: sp.Basic, limit: int = 300) -> str:
+    """The expression as text for an error message, shortened (SymPy's printer
+    recurses, so a very deep one is named by its head only)."""
+    try:
+        text = str(e)
+    except RecursionError:
+        return f"a {type(e).__name__} nested too deep to print"
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _inverted(f: sp.Basic) -> sp.Basic | None:
+    """A if ``f`` is A^-1, else None."""
+    return f.arg if isinstance(f, sp.Inverse) else None
+
+
+def _is_logdet(e: sp.Basic) -> bool:
+    # log det A is its own node: log of the determinant node would overflow
+    # where det A does (det(1e200 I) in float64) while log det is finite.
+    return isinstance(e, sp.log) and isinstance(e.args[0], sp.Determinant)
+
+
 class Frontend:
     """Converts SymPy expressions into nodes of one shared Graph (memoized)."""
 
@@ -88,10 +110,12 @@ class Frontend:
         hit = self.memo.get(e)
         if hit is not None:
             return hit
-        if is_matrix(e):
-            i = self._matrix(e)
-        else:
-            i = self._scalar(e)
+        try:
+            i = self._matrix(e) if is_matrix(e) else self._scalar(e)
+        except ShapeError as ex:
+            if "(in " in str(ex):
+                raise
+            raise ShapeError(f"{ex} (in {_shown(e)})") from None
         self.memo[e] = i
         return i
 
@@ -123,10 +147,57 @@ class Frontend:
 
     def _m_matmul(self, e):
         coeff, mats = e.as_coeff_matrices()
-        out = self.node(mats[0])
-        for f in mats[1:]:
-            out = self.g.matmul(out, self.node(f))
+        mats = list(mats)
+        g = self.g
+        if not any(isinstance(f, sp.Inverse) for f in mats):
+            out = self.node(mats[0])
+            for f in mats[1:]:
+                out = g.matmul(out, self.node(f))
+            return self._scale(coeff, out)
+        # X A^-1 with X not an inverse is solved transposed: (A^-T X^T)^T.
+        tail = None
+        if len(mats) > 1 and _inverted(mats[-1]) is not None and _inverted(mats[-2]) is None:
+            tail = _inverted(mats.pop())
+        # Right to left, so that an inverse applies to the product after it
+        # as a solve, never as an explicit inverse times a matrix.
+        out = self.node(mats[-1])
+        for f in reversed(mats[:-1]):
+            inv = _inverted(f)
+            out = g.solve(self.node(inv), out) if inv is not None else g.matmul(self.node(f), out)
+        if tail is not None:
+            out = g.transpose(g.solve(g.transpose(self.node(tail)), g.transpose(out)))
         return self._scale(coeff, out)
+
+    def _m_kron(self, e):
+        out = self.node(e.args[0])
+        for f in e.args[1:]:
+            out = self.g.kron(out, self.node(f))
+        return out
+
+    def _m_kron_adjoint(self, e):
+        G, other, side = e.args
+        return self.g.kron_adj(self.node(G), self.node(other), "a" if side == 0 else "b")
+
+    def _m_inverse(self, e):
+        return self.g.inverse(self.node(e.arg))
+
+    def _m_matpow(self, e):
+        base, k = e.args
+        if not (sp.sympify(k).is_Integer):
+            raise UnsupportedError(f"matrix power {e}: the exponent {k} must be an integer")
+        k = int(k)
+        if k == 0:
+            return self.g.leaf(sp.Identity(base.shape[0]))
+        a = self.node(base) if k > 0 else self.g.inverse(self.node(base))
+        # Repeated squaring: |k| products at most 2 log2 |k|.
+        out, sq, k = None, a, abs(k)
+        while k:
+            if k & 1:
+                out = sq if out is None else self.g.matmul(out, sq)
+            k >>= 1
+            if k:
+                sq = self.g.matmul(sq, sq)
+        return out
 
     def _scale(self, coeff, i: int) -> int:
         if coeff == 1:
@@ -171,6 +242,10 @@ class Frontend:
             return self.g.reduce(self.node(e.arg), None)
         if isinstance(e, sp.Trace):
             return self._trace(e.arg)
+        if isinstance(e, sp.Determinant):
+            return self.g.det(self.node(e.arg))
+        if _is_logdet(e):
+            return self.g.logdet(self.node(e.args[0].arg))
         if isinstance(e, MatrixElement):
             parent = e.parent
             if parent.shape == (1, 1):
@@ -194,6 +269,12 @@ class Frontend:
                 Q = self.node(sp.MatMul(*mats[1:]).doit(deep=False) if len(mats) > 2 else mats[1])
                 prod = g.ew(VARS[0] * VARS[1], [g.transpose(P), Q])
                 return self._scale(coeff, g.reduce(prod, None))
+        if isinstance(A, sp.MatPow) and not isinstance(A, sp.Inverse) and A.args[1].is_Integer \
+                and A.args[1] >= 2:
+            base, k = A.args
+            rest = base if k == 2 else sp.MatPow(base, k - 1)
+            prod = g.ew(VARS[0] * VARS[1], [g.transpose(self.node(base)), self.node(rest)])
+            return g.reduce(prod, None)
         eye = g.leaf(sp.Identity(r))
         return g.reduce(g.ew(VARS[0] * VARS[1], [self.node(A), eye]), None)
 
@@ -217,8 +298,8 @@ class Frontend:
                 return x
             if isinstance(x, registry.STRUCTURAL):
                 return x.func(*[walk(a) for a in x.args]) if x.args else x
-            if isinstance(x, sp.Symbol) or is_matrix(x) or isinstance(
-                    x, (ops.matsum, sp.Trace, MatrixElement)):
+            if isinstance(x, sp.Symbol) or is_matrix(x) or _is_logdet(x) or isinstance(
+                    x, (ops.matsum, sp.Trace, MatrixElement, sp.Determinant)):
                 if is_matrix(x) and x.shape != (1, 1):
                     raise ShapeError(
                         f"the {x.shape[0]} x {x.shape[1]} matrix {x} is used where a scalar is "
@@ -240,7 +321,11 @@ _MATRIX_RULES: tuple[tuple[type, str], ...] = (
     (sp.OneMatrix, "_m_ones"),
     (sp.ZeroMatrix, "_m_zeros"),
     (sp.Transpose, "_m_transpose"),
+    (sp.Inverse, "_m_inverse"),
+    (sp.MatPow, "_m_matpow"),
     (sp.MatMul, "_m_matmul"),
+    (sp.KroneckerProduct, "_m_kron"),
+    (KronAdjoint, "_m_kron_adjoint"),
     (sp.MatAdd, "_m_matadd"),
     (sp.HadamardProduct, "_m_hadamard"),
     (sp.HadamardPower, "_m_hadamard_power"),

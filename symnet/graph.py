@@ -15,6 +15,12 @@ reduce     (A,)                 axis: 0 (column sums), 1 (row sums), None (all)
 softmax    (Z,)                 None (column-wise)
 log_softmax (Z,)                None
 logsumexp  (Z,)                 None (one row: a value per column)
+solve      (A, B)               None (A^-1 B, A square; A^-1 is solve(A, I))
+det        (A,)                 None (1 x 1)
+logdet     (A,)                 None (1 x 1: log det A, NaN where det A < 0)
+kron       (A, B)               None (Kronecker product A (x) B, concrete shapes)
+kron_adj_a (G, B)               None (dA[i, j] = sum_kl G[ip+k, jq+l] B[k, l])
+kron_adj_b (G, A)               None (dB[k, l] = sum_ij G[ip+k, jq+l] A[i, j])
 ========== ==================== ===========================================
 
 ``ew`` applies its body entry by entry; an argument with one row or one
@@ -31,10 +37,16 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import GraphError, ShapeError
+from .graph_matrix import MatrixBuilders, _dims_equal
 
 OPS = ("leaf", "const", "matmul", "transpose", "ew", "reduce", "softmax", "log_softmax",
-       "logsumexp")
+       "logsumexp", "solve", "det", "logdet", "kron", "kron_adj_a", "kron_adj_b")
 COLUMN_OPS = ("softmax", "log_softmax", "logsumexp")
+#: Dense linear algebra on a square matrix A (args[0]): solve(A, B) = A^-1 B,
+#: det(A), logdet(A) = log(det A) (NaN where det A < 0).
+LINALG_OPS = ("solve", "det", "logdet")
+#: The Kronecker product A (x) B and the adjoints of its factors.
+KRON_OPS = ("kron", "kron_adj_a", "kron_adj_b")
 
 #: The variables of an ``ew`` body: argument i is ``VARS[i]``.
 VARS = tuple(sp.Symbol(f"_{i}") for i in range(4096))
@@ -60,16 +72,12 @@ def body_vars(body: sp.Expr) -> list[int]:
     return sorted(_VAR_INDEX[s] for s in body.free_symbols if s in _VAR_INDEX)
 
 
-def _dims_equal(a, b) -> bool:
-    return a == b or sp.simplify(sp.sympify(a) - sp.sympify(b)) == 0
-
-
 def fmt_shape(shape: Shape) -> str:
     return f"{shape[0]} x {shape[1]}"
 
 
 @dataclass
-class Graph:
+class Graph(MatrixBuilders):
     """A DAG of nodes in topological order (a node's args precede it)."""
 
     nodes: list[Node] = field(default_factory=list)
@@ -87,6 +95,9 @@ class Graph:
         self._index[node] = len(self.nodes) - 1
         return len(self.nodes) - 1
 
+    def add_node(self, op: str, args: tuple[int, ...], shape: Shape, attr: object = None) -> int:
+        return self.add(Node(op, args, shape, attr))
+
     def shape(self, i: int) -> Shape:
         return self.nodes[i].shape
 
@@ -103,71 +114,6 @@ class Graph:
     def is_const(self, i: int, value=None) -> bool:
         n = self.nodes[i]
         return n.op == "const" and (value is None or n.attr == value)
-
-    def matmul(self, a: int, b: int, ta: bool = False, tb: bool = False) -> int:
-        sa, sb = self.shape(a), self.shape(b)
-        ra, ca = (sa[1], sa[0]) if ta else sa
-        rb, cb = (sb[1], sb[0]) if tb else sb
-        if not _dims_equal(ca, rb):
-            raise ShapeError(
-                f"matrix product of {ra} x {ca} by {rb} x {cb}: inner dimensions {ca} and {rb} "
-                "differ")
-        # A product with a zero is zero; keep the shape.
-        if self.is_const(a, 0) or self.is_const(b, 0):
-            return self.const(0, (ra, cb))
-        # A product with a constant matrix c*1 is a broadcast of sums.
-        if self.nodes[a].op == "const":
-            sums = self._sums(b, tb, axis=0)
-            return self.ew(self.nodes[a].attr * VARS[0], [sums], (ra, cb))
-        if self.nodes[b].op == "const":
-            sums = self._sums(a, ta, axis=1)
-            return self.ew(self.nodes[b].attr * VARS[0], [sums], (ra, cb))
-        # Move transposes into the flags so (A^T)^T and A^T B share nodes.
-        na, nb = self.nodes[a], self.nodes[b]
-        if na.op == "transpose":
-            a, ta = na.args[0], not ta
-        if nb.op == "transpose":
-            b, tb = nb.args[0], not tb
-        return self.add(Node("matmul", (a, b), (ra, cb), (ta, tb)))
-
-    def _sums(self, a: int, transposed: bool, axis: int) -> int:
-        """Column (axis 0) or row (axis 1) sums of A, or of A^T if transposed."""
-        if transposed:
-            return self.transpose(self.reduce(a, 1 - axis))
-        return self.reduce(a, axis)
-
-    def transpose(self, a: int) -> int:
-        n = self.nodes[a]
-        if n.op == "transpose":
-            return n.args[0]
-        if n.shape == (ONE, ONE):
-            return a
-        if n.op == "const":
-            return self.const(n.attr, (n.shape[1], n.shape[0]))
-        if n.op == "leaf" and isinstance(n.attr, sp.Identity):
-            return a
-        return self.add(Node("transpose", (a,), (n.shape[1], n.shape[0])))
-
-    def reduce(self, a: int, axis: int | None) -> int:
-        r, c = self.shape(a)
-        shape = {0: (ONE, c), 1: (r, ONE), None: (ONE, ONE)}[axis]
-        n = self.nodes[a]
-        # Summing over a length-1 axis does nothing.
-        if {0: r, 1: c, None: r * c}[axis] == 1:
-            return a
-        if axis is None and r == 1:
-            return self.reduce(a, 1)
-        if axis is None and c == 1:
-            return self.reduce(a, 0)
-        if n.op == "const":
-            count = {0: r, 1: c, None: r * c}[axis]
-            return self.const(n.attr * count, shape)
-        return self.add(Node("reduce", (a,), shape, axis))
-
-    def column_op(self, op: str, a: int) -> int:
-        r, c = self.shape(a)
-        shape = (ONE, c) if op == "logsumexp" else (r, c)
-        return self.add(Node(op, (a,), shape))
 
     def ew(self, body, args: Iterable[int], shape: Shape | None = None) -> int:
         """Elementwise node, canonicalized: unused and repeated args dropped,
@@ -351,6 +297,14 @@ def copy_node(new: Graph, n: Node, args: list[int]) -> int:
         return new.reduce(args[0], n.attr)
     if n.op in COLUMN_OPS:
         return new.column_op(n.op, args[0])
+    if n.op == "solve":
+        return new.solve(args[0], args[1])
+    if n.op in ("det", "logdet"):
+        return getattr(new, n.op)(args[0])
+    if n.op == "kron":
+        return new.kron(args[0], args[1])
+    if n.op in ("kron_adj_a", "kron_adj_b"):
+        return new.kron_adj(args[0], args[1], n.op[-1])
     raise GraphError(f"unknown op {n.op}")
 
 
@@ -363,7 +317,9 @@ def verify(g: Graph) -> None:
             raise GraphError(f"%{i} {n.op}: args {n.args} not before it")
         if len(n.shape) != 2:
             raise GraphError(f"%{i}: shape {n.shape} is not 2-D")
-        arity = {"leaf": 0, "const": 0, "matmul": 2, "transpose": 1, "reduce": 1}
+        arity = {"leaf": 0, "const": 0, "matmul": 2, "transpose": 1, "reduce": 1, "solve": 2,
+                 "det": 1, "logdet": 1, "kron": 2, "kron_adj_a": 2,
+                 "kron_adj_b": 2}
         if n.op in arity and len(n.args) != arity[n.op]:
             raise GraphError(f"%{i} {n.op}: {len(n.args)} args")
         if n.op in COLUMN_OPS and len(n.args) != 1:

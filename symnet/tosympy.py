@@ -7,6 +7,7 @@ import sympy as sp
 from . import ops
 from .graph import VARS, Graph
 from .ops import is_matrix
+from .registry.linalg import linalg_row
 
 __all__ = ["ToSympy"]
 
@@ -94,6 +95,24 @@ class ToSympy:
 
     def _logsumexp(self, n):
         return ops.logsumexp(self(n.args[0]))
+
+    def _solve(self, n):
+        return linalg_row("solve").sympy(*(self(a) for a in n.args))
+
+    def _det(self, n):
+        return linalg_row("det").sympy(self(n.args[0]))
+
+    def _logdet(self, n):
+        return linalg_row("logdet").sympy(self(n.args[0]))
+
+    def _kron(self, n):
+        return linalg_row("kron").sympy(*(self(a) for a in n.args))
+
+    def _kron_adj_a(self, n):
+        return linalg_row("kron_adj_a").sympy(*(self(a) for a in n.args))
+
+    def _kron_adj_b(self, n):
+        return linalg_row("kron_adj_b").sympy(*(self(a) for a in n.args))
 
     def _ew(self, n):
         args = [self(a) for a in n.args]

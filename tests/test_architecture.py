@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "symnet"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "config", "lru", "aligned", "data")),
     ("heads", ("heads", "ops", "targets")),
-    ("ir", ("graph",)),
+    ("ir", ("graph_matrix", "graph")),
     ("registry", ("registry",)),
     ("front end", ("frontend", "tosympy", "formulas", "simplify", "nn")),
     ("derive", ("derive",)),

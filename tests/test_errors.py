@@ -45,8 +45,14 @@ def test_unsupported_function():
 
 
 def test_unsupported_matrix_operation():
-    with pytest.raises(symnet.UnsupportedError, match="Inverse"):
-        symnet.grad(sp.Trace(V.inverse()), [V])
+    with pytest.raises(symnet.UnsupportedError, match="DiagonalOf"):
+        symnet.grad(symnet.matsum(sp.DiagonalOf(V)), [V])
+
+
+def test_a_symbolic_matrix_power_is_refused_naming_it():
+    k = sp.Symbol("k", integer=True)
+    with pytest.raises(symnet.UnsupportedError, match=r"matrix power V\*\*k.*exponent k"):
+        symnet.grad(sp.Trace(sp.MatPow(V, k)), [V])
 
 
 def test_wrt_must_be_a_symbol():

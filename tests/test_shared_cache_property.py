@@ -2,10 +2,11 @@
 
 Many kernels of random shapes (products over every inner dimension,
 transposes, elementwise chains, reductions, MLP training steps of random
-widths, point-wise formulas) are compiled in this process with one cache
-folder, in both dtypes; a second process then compiles the same list over
-the same folder in another order and checks again. A cache entry used for a
-request it was not written for shows up as a mismatch here.
+widths, solves, determinants and Kronecker products, point-wise formulas)
+are compiled in this process with one cache folder, in both dtypes; a
+second process then compiles the same list over the same folder in another
+order and checks again. A cache entry used for a request it was not written
+for shows up as a mismatch here.
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ def build(spec: dict):
         n = spec["dims"][0]
         return (row.example(x) * y, [x, y],
                 [rng.uniform(lo, hi, n), rng.uniform(-1, 1, n)], [x, y])
+    if kind == "linalg":
+        # Solves, determinants, powers and Kronecker products of random sizes.
+        r, c, p = spec["dims"]
+        A, B, C = sp.MatrixSymbol("A", r, r), sp.MatrixSymbol("B", r, c), sp.MatrixSymbol("C", p, c)
+        risk = (symnet.matsum(A.I * B) + sp.log(sp.det(A * A.T)) + sp.det(A)
+                + symnet.matsum(sp.HadamardPower(A ** 3, 2)) / 10 + symnet.matsum(B.T * A.I)
+                + symnet.matsum(sp.HadamardPower(sp.KroneckerProduct(B, C), 2)))
+        a = rng.standard_normal((r, r)) + 2 * r * np.eye(r)
+        return risk, [A, B, C], [a, rng.standard_normal((r, c)), rng.standard_normal((p, c))], [
+            A, B, C]
     # point-wise formula
     n = spec["dims"][0]
     outs = [sp.exp(-x * y) * spec["dims"][1], y, x ** 2 + 3, sp.Integer(spec["dims"][2])]
@@ -100,6 +111,10 @@ specs = st.one_of(
                            "seed": st.integers(0, 99)}),
     st.fixed_dictionaries({"kind": st.just("registry"), "row": st.integers(0, len(ROWS) - 1),
                            "dims": st.tuples(st.integers(1, 40)), "seed": st.integers(0, 99)}),
+    st.fixed_dictionaries({"kind": st.just("linalg"),
+                           "dims": st.tuples(st.integers(1, 6), st.integers(1, 4),
+                                             st.integers(1, 3)),
+                           "seed": st.integers(0, 99)}),
     st.fixed_dictionaries({"kind": st.just("pointwise"),
                            "dims": st.tuples(st.integers(1, 40), st.integers(1, 5),
                                              st.integers(0, 3)),

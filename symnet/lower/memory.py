@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..graph import COLUMN_OPS
+from ..graph import COLUMN_OPS, LINALG_OPS
 from .group import Group
 
 __all__ = ["scratch_buffers", "workspace"]
@@ -13,7 +13,8 @@ __all__ = ["scratch_buffers", "workspace"]
 
 def scratch_buffers(groups: list[Group], shapes: dict[str, tuple]
                     ) -> tuple[dict[str, str], dict[str, tuple]]:
-    """Column ops keep a per-column max and sum: 2 x columns of scratch each.
+    """Column ops keep a per-column max and sum: 2 x columns of scratch each;
+    linear-algebra ops eliminate on an n x n copy of their matrix.
 
     Returns (step -> scratch buffer, scratch buffer -> shape).
     """
@@ -25,6 +26,10 @@ def scratch_buffers(groups: list[Group], shapes: dict[str, tuple]
             nm = f"{s.out}__scratch"
             scratch[s.out] = nm
             sizes[nm] = (2, shapes[s.args[0]][1])
+        elif s.op in LINALG_OPS:
+            nm = f"{s.out}__scratch"
+            scratch[s.out] = nm
+            sizes[nm] = tuple(shapes[s.args[0]])
     return scratch, sizes
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import sympy as sp
 from llvmlite import ir
 
-from ...graph import COLUMN_OPS
+from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
 from ...lower import Group, KernelPlan
 from .irutil import I64, PTR, Fn
 from .kernels import emit_column, emit_const, emit_group, emit_leaf, emit_reduce, emit_transpose
+from .kron import emit_kron
+from .linalg import emit_linalg
 from .matmul import emit_matmul
 
 __all__ = ["Options", "Parts", "emit"]
@@ -155,6 +157,10 @@ def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None 
             emit_group(f.ctx, f.ptr, g, kp.shapes, kp.inplace)
         elif s.op in COLUMN_OPS:
             emit_column(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
+        elif s.op in LINALG_OPS:
+            emit_linalg(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
+        elif s.op in KRON_OPS:
+            emit_kron(f.ctx, f.ptr, s, kp.shapes)
         elif s.op == "matmul":
             emit_matmul(f.ctx, f.ptr, s, kp.shapes, opts.gemm, opts.blas_threshold, fold)
         else:

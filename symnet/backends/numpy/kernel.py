@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-from ...graph import COLUMN_OPS, VARS
+from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS, VARS
 from ...lower import KernelPlan
 from ...schedule import Step
 from .printer import SymnetNumPyPrinter
@@ -77,8 +77,8 @@ def step_lines(s: Step, dtype: str) -> list[str]:
         if s.attr is None:
             return [f"    {s.out} = np.add.reduce({a[0]}, axis=None)"]
         return [f"    {s.out} = np.add.reduce({a[0]}, axis={s.attr}, keepdims=True)"]
-    if op in COLUMN_OPS:
-        return [f"    {s.out} = {op}({a[0]})"]
+    if op in COLUMN_OPS or op in LINALG_OPS or op in KRON_OPS:
+        return [f"    {s.out} = {op}({', '.join(a)})"]
     if op == "ew":
         views = s.views or (None,) * len(a)
         names = {VARS[k]: _viewed(v, s.arg_shapes[k], views[k]) for k, v in enumerate(a)}

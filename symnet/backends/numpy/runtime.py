@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import registry
+from ...registry.linalg import LINALG_ROWS
 
 __all__ = ["NAMESPACE", "namespace"]
 
@@ -14,7 +15,7 @@ def namespace() -> dict[str, object]:
     read from the registry now (a row registered later is included).
 
     >>> sorted(k for k in namespace() if k.startswith("log"))
-    ['log10', 'log1p', 'log2', 'log_softmax', 'loggamma', 'logistic', 'logsumexp']
+    ['log10', 'log1p', 'log2', 'log_softmax', 'logdet', 'loggamma', 'logistic', 'logsumexp']
     """
     ns: dict[str, object] = {"np": np}
     for row in registry.rows():
@@ -22,6 +23,8 @@ def namespace() -> dict[str, object]:
             ns[row.numpy_name] = row.numpy_form()
     for col in registry.COLUMN_ROWS:
         ns[col.op] = col.numpy
+    for row in LINALG_ROWS:
+        ns[row.op] = row.numpy
     return ns
 
 
