@@ -4,6 +4,8 @@ IR read the same rows."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from symnet import registry
 from symnet.graph import COLUMN_OPS
 from symnet.heads import Activation
 from symnet.nn import MLP
+from symnet.registry import accuracy
 
 X = sp.Symbol("x", real=True)
 ROWS = [r for r in registry.rows() if r.example is not None]
@@ -153,6 +156,38 @@ def test_column_rows_cover_the_ir_column_ops():
 def test_readme_support_table_is_the_registry():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert registry.support_table() in readme
+
+
+@functools.cache
+def _accuracy_benchmark():
+    """benchmarks/accuracy.py, the script that measured the stored claims."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("symnet_accuracy_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROUTINE_ROWS = [r for r in registry.rows()
+                if (getattr(r.llvm, "__doc__", None) or "").startswith("routine")]
+
+
+def test_accuracy_data_covers_every_row():
+    # A row added (or renamed) since the last measurement: rerun benchmarks/accuracy.py.
+    bench = _accuracy_benchmark()
+    measurable = {r.name for r in registry.rows() if bench.probes(r)}
+    assert set(accuracy.ACCURACY) == measurable | {c.op for c in registry.COLUMN_ROWS}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("row", ROUTINE_ROWS, ids=lambda r: r.name)
+def test_routine_rows_are_as_accurate_as_the_table_says(row, dtype):
+    # The benchmark's own measurement on a subset of its points: the stored
+    # claim (the README's accuracy column) must still hold for today's code.
+    bench = _accuracy_benchmark()
+    claim = accuracy.ACCURACY[row.name][0 if dtype == "float64" else 1]
+    measured = bench.measure_row(row, dtype, bench.QUICK)
+    assert measured <= claim, f"{row.name} {dtype}: {measured} ulp, the table says {claim}"
 
 
 def test_cli_lists_the_registry_activations():

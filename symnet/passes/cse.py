@@ -33,6 +33,22 @@ def _keep_node_lifts(reps, bodies):
     return kept, [b.xreplace(back) for b in bodies]
 
 
+def _inline_conditions(reps: list, bodies: list) -> tuple[list, list]:
+    """Put shared conditions (a Piecewise's tests) back where they are used: a
+    node holds numbers, and a stored condition would come back as one."""
+    back: dict[sp.Symbol, sp.Basic] = {}
+    kept = []
+    for sym, val in reps:
+        val = val.xreplace(back) if back else val
+        if isinstance(val, sp.logic.boolalg.Boolean):
+            back[sym] = val
+        else:
+            kept.append((sym, val))
+    if not back:
+        return reps, bodies
+    return kept, [b.xreplace(back) for b in bodies]
+
+
 def cse(g: Graph) -> Graph:
     """Merge equal nodes, then lift subexpressions shared by elementwise bodies.
 
@@ -63,7 +79,7 @@ def cse(g: Graph) -> Graph:
         syms = sp.numbered_symbols(f"__l{len(lifts)}_")
         reps, bodies = sp.cse([_global(g.nodes[i]) for i in members], symbols=syms,
                               optimizations=None, order="canonical")
-        reps, bodies = _keep_node_lifts(reps, bodies)
+        reps, bodies = _keep_node_lifts(*_inline_conditions(reps, bodies))
         lifts.update(reps)
         reduced.update(zip(members, bodies, strict=True))
     if not lifts:

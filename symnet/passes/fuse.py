@@ -9,7 +9,8 @@ from ..simplify import simplify_body
 
 
 def _cheap(body) -> bool:
-    return body.is_polynomial() and sp.count_ops(body) <= 2
+    # A condition (a Piecewise's test, shared by CSE) is not an Expr.
+    return isinstance(body, sp.Expr) and body.is_polynomial() and sp.count_ops(body) <= 2
 
 
 def fuse(g: Graph) -> Graph:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import sympy as sp
 
 from ..graph import COLUMN_OPS
+from .accuracy import describe as _accuracy
 
 __all__ = ["ACTIVATIONS", "COLUMN_ROWS", "STRUCTURAL", "ColumnOp", "Op", "ScalarBuilder",
            "activation_names", "activations", "column_row", "fingerprint", "lookup", "register",
@@ -238,19 +239,24 @@ def stable_forms() -> tuple[tuple[sp.Expr, sp.Expr], ...]:
 def support_table() -> str:
     """The README's table of supported scalar heads (a test keeps README in step).
 
+    The accuracy column is the measured error of the LLVM form
+    (:mod:`.accuracy`, written by ``benchmarks/accuracy.py``).
+
     >>> print(support_table().splitlines()[0])
-    | head | NumPy | LLVM | derivative |
+    | head | NumPy | LLVM | derivative | accuracy |
     """
-    lines = ["| head | NumPy | LLVM | derivative |", "|---|---|---|---|"]
+    lines = ["| head | NumPy | LLVM | derivative | accuracy |", "|---|---|---|---|---|"]
     for r in _ROWS.values():
         numpy = f"`{r.numpy_name}`" if r.numpy_name else "SymPy's NumPy printer"
         if r.numpy_print is not None and not r.numpy_name:
             numpy = "own printer"
         llvm = getattr(r.llvm, "__doc__", None) or "builder"
         deriv = "override" if r.partials is not None else "fdiff"
-        lines.append(f"| `{r.name}` | {numpy} | {llvm.splitlines()[0]} | {deriv} |")
+        lines.append(f"| `{r.name}` | {numpy} | {llvm.splitlines()[0]} | {deriv} "
+                     f"| {_accuracy(r.name)} |")
     for c in _COLUMNS.values():
-        lines.append(f"| `{c.op}` (column) | `{c.op}` | column kernel | rule |")
+        lines.append(f"| `{c.op}` (column) | `{c.op}` | column kernel | rule "
+                     f"| {_accuracy(c.op)} |")
     return "\n".join(lines)
 
 

@@ -243,12 +243,12 @@ register(Op(heads.maxout, _max, numpy="maxout", activation=True,
 register(Op(sp.exp, _routine("exp"), example=sp.exp))
 register(Op(sp.log, _log, stable=((sp.log(sp.exp(_u)), _u),),
             example=lambda x: sp.log(x) + sp.log(1 + x), domain=(0.1, 3.0)))
-register(Op(sp.sin, _intrinsic("sin"), example=sp.sin))
-register(Op(sp.cos, _intrinsic("cos"), example=sp.cos))
+register(Op(sp.sin, _routine("sin"), example=sp.sin))
+register(Op(sp.cos, _routine("cos"), example=sp.cos))
 register(Op(sp.sinh, _sinh, example=sp.sinh))
 register(Op(sp.cosh, _cosh, example=sp.cosh))
-register(Op(sp.atan, _libm("atan"), example=sp.atan))
-register(Op(sp.erf, _libm("erf"), numpy="erf", example=sp.erf))
+register(Op(sp.atan, _routine("atan"), example=sp.atan))
+register(Op(sp.erf, _routine("erf"), numpy="erf", example=sp.erf))
 register(Op(sp.Abs, _intrinsic("fabs"), partials=lambda args, k: sp.sign(args[0]),
             example=sp.Abs, kinks=(0.0,)))
 register(Op(sp.sign, _sign, partials=_zero, example=lambda x: x * sp.sign(x), kinks=(0.0,)))
