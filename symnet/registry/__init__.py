@@ -257,6 +257,20 @@ def support_table() -> str:
     for c in _COLUMNS.values():
         lines.append(f"| `{c.op}` (column) | `{c.op}` | column kernel | rule "
                      f"| {_accuracy(c.op)} |")
+    # Imported here: the linalg rows build on the graph, which imports this package.
+    from ..graph import KRON_OPS
+    from .linalg import LINALG_ROWS
+
+    def cell(text: str) -> str:
+        return text.splitlines()[0].rstrip(".").replace("|", "\\|")
+
+    for m in LINALG_ROWS:
+        head = "log(Determinant)" if m.op == "logdet" else m.head.__name__
+        acc = "sums of products, as `matmul`" if m.op in KRON_OPS else "backward stable"
+        lines.append(f"| `{head}` (matrix, `{m.op}`) | {cell(m.numpy.__doc__)} "
+                     f"| {cell(m.llvm)} | rule | {acc} |")
+    lines.append("| `MatPow` (integer power) | repeated squaring of `matmul` | the same "
+                 "| through `matmul` | as `matmul` |")
     return "\n".join(lines)
 
 

@@ -95,8 +95,10 @@ def det(a):
 
 
 def logdet(a):
-    """log det A from the LU factors (no overflow of det itself): NaN where
-    det A < 0 and -inf where A is singular, as log of the determinant is.
+    """log det A from the LU factors (slogdet), so det itself never overflows.
+
+    NaN where det A < 0 and -inf where A is singular, as log of the
+    determinant is.
 
     >>> round(float(logdet(np.eye(3) * 1e200)), 6)
     1381.551056
