@@ -152,3 +152,102 @@ def test_softmax_family_explicit_values(backend):
     assert all(np.all(np.isfinite(b)) for b in big)
     explicit = symnet.softmax(Z).subs(Z, sp.Matrix(vals)).doit()
     assert np.allclose(np.array(explicit, dtype=float), s)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("offset", [0.0, 1e5, -1e5, 3e7])
+def test_float32_log_softmax_exact_near_the_max_at_any_offset(backend, offset):
+    """log_softmax and cross entropy of float32 logits far from 0: the shifted
+    values z - max are exact, so the result must not carry the spacing of the
+    offset (0.008 at 1e5, 2 at 3e7) that z - (max + log sum) would round to."""
+    Z = sp.MatrixSymbol("Z", 3, 2)
+    Y = sp.MatrixSymbol("Y", 3, 2)
+    ce = -sp.Trace(Y.T * symnet.log_softmax(Z))
+    k = symnet.compile([symnet.log_softmax(Z), ce], [Z, Y], backend=backend, dtype="float32")
+    d = np.array([[0.0, -0.25], [-0.5, -1.0], [-3.0, 0.0]])
+    z = (np.float32(offset) + d.astype(np.float32)).astype(np.float32)
+    dz = z.astype(np.float64) - z.astype(np.float64).max(axis=0)  # exact in float32 too
+    want = dz - np.log(np.exp(dz).sum(axis=0))
+    y = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], np.float32)
+    ls, loss = k(z, y)
+    np.testing.assert_allclose(ls, want, rtol=2e-6, atol=2e-7)
+    assert float(loss) == pytest.approx(-(want * y).sum(), rel=2e-6)
+
+
+def _log(A):
+    t = sp.Symbol("t")
+    return ops.Elementwise(sp.Lambda(t, sp.log(t)), A)
+
+
+def _exp(A):
+    t = sp.Symbol("t")
+    return ops.Elementwise(sp.Lambda(t, sp.exp(t)), A)
+
+
+def _lse(v, axis):
+    m = v.max(axis=axis, keepdims=True)
+    return m + np.log(np.exp(v - m).sum(axis=axis, keepdims=True))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_written_out_log_sum_exp_is_stable(backend, dtype):
+    """log(ones^T exp(Z)), log(exp(Z) ones) and log(matsum(exp(2 Z))) as a
+    user writes them: finite at logits of +-800 with the gradient softmax,
+    equal to a max-shifted log-sum-exp computed here."""
+    Z = sp.MatrixSymbol("Z", 3, 4)
+    col = _log(symnet.ones(1, 3) * _exp(Z))
+    row = _log(_exp(Z) * symnet.ones(4, 1))
+    total = sp.log(ops.matsum(_exp(2 * Z)))
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(3, 4)) * 3
+    z[0, 0], z[2, 3] = 800.0, -800.0
+    z = z.astype(dtype)
+    tol = dict(rtol=1e-5 if dtype == "float32" else 1e-12)
+    k = symnet.compile([col, row, total], [Z], backend=backend, dtype=dtype)
+    c, r, t = k(z)
+    zz = z.astype(np.float64)
+    np.testing.assert_allclose(c, _lse(zz, 0), **tol)
+    np.testing.assert_allclose(r, _lse(zz, 1), **tol)
+    np.testing.assert_allclose(float(t), _lse(2 * zz.ravel(), 0)[0], **tol)
+    value, dz = symnet.compile_grad(ops.matsum(col), [Z], [Z], backend=backend, dtype=dtype)(z)
+    assert np.all(np.isfinite(dz))
+    np.testing.assert_allclose(dz, np.exp(zz - _lse(zz, 0)), atol=1e-6, **tol)
+
+
+_BIG = np.array([1e10, 2.0 ** 53, 1e30, -1e30, -1e10, 800.0, -800.0])
+
+#: (activation, its derivative's limit at each point of _BIG): forms that stay
+#: exact at the extremes (no x - x*sigma(x) cancellation, no 0 * inf from a
+#: branch not chosen, no inf / inf from cosh).
+_EXTREME_CASES = {
+    "silu": (x * symnet.logistic(x), [1, 1, 1, 0, 0, 1, 0]),
+    "elu": (sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)), [1, 1, 1, 0, 0, 1, 0]),
+    "selu": (sp.Float(1.0507) * sp.Piecewise((x, x > 0), (sp.Float(1.6733) * (sp.exp(x) - 1), True)),
+             [1.0507, 1.0507, 1.0507, 0, 0, 1.0507, 0]),
+    "log_cosh": (sp.log(sp.cosh(x)), [1, 1, 1, -1, -1, 1, -1]),
+    "mish": (x * sp.tanh(symnet.softplus(x)), [1, 1, 1, 0, 0, 1, 0]),
+    "gelu": (x / 2 * (1 + sp.erf(x / sp.sqrt(2))), [1, 1, 1, 0, 0, 1, 0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_EXTREME_CASES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_exact_at_the_extremes(name, dtype, backend):
+    f, limit = _EXTREME_CASES[name]
+    (d,) = symnet.grad(f, [x])
+    k = symnet.compile([f, d], [x], backend=backend, dtype=dtype)
+    v, dv = k(_BIG.astype(dtype))
+    assert np.all(np.isfinite(v)), (name, v)
+    np.testing.assert_allclose(dv, limit, rtol=1e-6, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_cosh_stable_form_matches_the_definition(backend):
+    (d,) = symnet.grad(sp.log(sp.cosh(x)), [x])
+    k = symnet.compile([sp.log(sp.cosh(x)), d], [x], backend=backend)
+    pts = np.linspace(-30, 30, 241)
+    v, dv = k(pts)
+    np.testing.assert_allclose(v, np.log(np.cosh(pts)), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dv, np.tanh(pts), rtol=1e-12, atol=1e-15)

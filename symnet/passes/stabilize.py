@@ -53,12 +53,48 @@ def _log_of_softmax(new: Graph, body: sp.Expr, args: list[int]) -> tuple[sp.Expr
     return body, args
 
 
+def _logsumexp_of(new: Graph, reduced: int) -> int:
+    """The node of log(sum exp(w)) when ``reduced`` sums exp(w), else -1.
+
+    A column sum becomes logsumexp(w); a row sum the same on w^T; a sum of
+    every entry logsumexp of the column logsumexps (exact: log sum_j e^{l_j}
+    with l_j = log sum_i e^{w_ij})."""
+    red = new.nodes[reduced]
+    if red.op != "reduce":
+        return -1
+    src = new.nodes[red.args[0]]
+    if src.op != "ew" or not isinstance(src.attr, sp.exp):
+        return -1
+    w = new.ew(src.attr.args[0], src.args, src.shape)
+    if red.attr == 0:
+        return new.column_op("logsumexp", w)
+    if red.attr == 1:
+        return new.transpose(new.column_op("logsumexp", new.transpose(w)))
+    columns = new.column_op("logsumexp", w)
+    return new.column_op("logsumexp", new.transpose(columns))
+
+
+def _log_of_sum_exp(new: Graph, body: sp.Expr, args: list[int]) -> tuple[sp.Expr, list[int]]:
+    """log(v) with v a sum of exp(w) (written out by the user: ones^T exp(W),
+    matsum(exp(W))) becomes a variable bound to logsumexp(w), which is
+    finite where the sum overflows."""
+    for k in body_vars(body):
+        if not body.has(sp.log(VARS[k])):
+            continue
+        lse = _logsumexp_of(new, args[k])
+        if lse >= 0:
+            args = args + [lse]
+            body = body.xreplace({sp.log(VARS[k]): VARS[len(args) - 1]})
+    return body, args
+
+
 def _stable_ew(new: Graph, i: int, n: Node, args: list[int]) -> int:
     """Rewrite a node's body, seen together with the elementwise chain that
     feeds it (log of a separate logistic node is still log(logistic))."""
     if n.op != "ew":
         return -1
     body, bargs = _log_of_softmax(new, n.attr, args)
+    body, bargs = _log_of_sum_exp(new, body, bargs)
     if body != n.attr:
         return new.ew(body, bargs, n.shape)
     probe = new.ew(n.attr, args, n.shape)
@@ -79,7 +115,8 @@ RULES: tuple[Callable[[Graph, int, Node, list[int]], int], ...] = (_stable_ew,)
 
 
 def stabilize(g: Graph) -> Graph:
-    """Replace log(softmax), log(logistic), log(1 - logistic), ... by stable forms.
+    """Replace log(softmax), log(sum exp), log(logistic), log(1 - logistic), ...
+    by stable forms.
 
     >>> from symnet.frontend import to_graph
     >>> z = sp.Symbol('z')

@@ -49,10 +49,14 @@ class ScalarBuilder(Protocol):
         """``t if a op b else f``, unordered: a NaN operand makes the test true."""
 
     def routine(self, name: str, x: Any) -> Any:
-        """A vector math routine: exp, log, log1p, tanh, logistic, softplus."""
+        """A branch-free SIMD routine of the LLVM backend's vecmath, by name
+        (one of ``symnet.backends.llvm.vecmath.MATH_FUNCTIONS``: exp, log,
+        log1p, expm1, tanh, logistic, softplus, sin, cos, tan, atan, asin,
+        acos, erf, erfc, ...)."""
 
     def intrinsic(self, name: str, *xs: Any) -> Any:
-        """A hardware-backed function: sqrt, fabs, sin, cos."""
+        """An LLVM intrinsic of the element type: sqrt, fabs, copysign, floor,
+        ceil, minnum, maxnum, ... (one instruction or a short sequence)."""
 
     def libm(self, name: str, *xs: Any) -> Any:
         """A C math library function of the element type (atan, erf, atan2, ...)."""
@@ -135,6 +139,8 @@ class ColumnOp:
     #: finish(builder, z, e, shift, total) -> value; each argument is a thunk
     #: giving the value at the entry (z, the stored exp e) or of the column
     finish: Callable[..., Any] = field(default=lambda b, z, e, m, s: None)
+    #: forward-mode rule: (graph, node id, node, tangent of z) -> tangent node
+    forward: Callable[..., int] | None = None
 
 
 _ROWS: dict[type, Op] = {}

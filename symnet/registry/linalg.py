@@ -59,6 +59,8 @@ class LinalgOp:
     #: the node as SymPy, from its arguments' SymPy forms
     sympy: Callable[..., sp.Basic]
     llvm: str                   # what the LLVM backend emits (README table)
+    #: forward-mode rule: (graph, node id, node, [tangent of each arg or None]) -> node
+    forward: Callable[..., int | None]
 
 
 def _mat(x) -> np.ndarray:
@@ -176,6 +178,54 @@ def _rule_kron_adj_b(g: Graph, i: int, n: Node, H: int):
     return [(0, g.kron(a, H)), (1, g.kron_adj(G, H, "a"))]
 
 
+# ------------------------------------------------------------ forward-mode rules
+# (graph, node id, node, [tangent of each argument, None where zero]) -> tangent.
+
+
+def _plus(g: Graph, parts: list[int], shape) -> int | None:
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else g.ew(VARS[0] + VARS[1], parts, shape)
+
+
+def _fwd_solve(g: Graph, i: int, n: Node, T: list) -> int | None:
+    # X = A^-1 B: dX = A^-1 (dB - dA X).
+    a, _ = n.args
+    da, db = T
+    minus = None if da is None else g.ew(-VARS[0], [g.matmul(da, i)], n.shape)
+    rhs = _plus(g, [db, minus], n.shape)
+    return None if rhs is None else g.solve(a, rhs)
+
+
+def _inner_inv_t(g: Graph, a: int, da: int) -> int:
+    # <A^-T, dA> = tr(A^-1 dA), summed over every entry.
+    inv_t = g.transpose(g.inverse(a))
+    return g.reduce(g.ew(VARS[0] * VARS[1], [inv_t, da], g.shape(a)), None)
+
+
+def _fwd_det(g: Graph, i: int, n: Node, T: list) -> int | None:
+    (da,) = T
+    if da is None:
+        return None
+    return g.ew(VARS[0] * VARS[1], [i, _inner_inv_t(g, n.args[0], da)], n.shape)
+
+
+def _fwd_logdet(g: Graph, i: int, n: Node, T: list) -> int | None:
+    (da,) = T
+    return None if da is None else _inner_inv_t(g, n.args[0], da)
+
+
+def _fwd_bilinear(build: Callable[[Graph, int, int], int]):
+    # A product linear in each argument: d f(x, y) = f(dx, y) + f(x, dy).
+    def rule(g: Graph, i: int, n: Node, T: list) -> int | None:
+        x, y = n.args
+        dx, dy = T
+        return _plus(g, [None if dx is None else build(g, dx, y),
+                         None if dy is None else build(g, x, dy)], n.shape)
+    return rule
+
+
 def _sympy_solve(a, b):
     inv = sp.Inverse(a)
     return inv if isinstance(b, sp.Identity) else sp.MatMul(inv, b)
@@ -183,17 +233,21 @@ def _sympy_solve(a, b):
 
 LINALG_ROWS: tuple[LinalgOp, ...] = (
     LinalgOp("solve", sp.Inverse, solve, _rule_solve, _sympy_solve,
-             "Gaussian elimination with partial pivoting on [A | B], back substitution"),
+             "Gaussian elimination with partial pivoting on [A | B], back substitution",
+             _fwd_solve),
     LinalgOp("det", sp.Determinant, det, _rule_det, sp.Determinant,
-             "elimination with partial pivoting: product of the pivots, signed"),
+             "elimination with partial pivoting: product of the pivots, signed", _fwd_det),
     LinalgOp("logdet", sp.log, logdet, _rule_logdet, lambda a: sp.log(sp.Determinant(a)),
-             "elimination with partial pivoting: sum of log |pivot|, NaN for det < 0"),
+             "elimination with partial pivoting: sum of log |pivot|, NaN for det < 0",
+             _fwd_logdet),
     LinalgOp("kron", sp.KroneckerProduct, kron, _rule_kron, sp.KroneckerProduct,
-             "loop nest over (i, k, j, l)"),
+             "loop nest over (i, k, j, l)", _fwd_bilinear(lambda g, x, y: g.kron(x, y))),
     LinalgOp("kron_adj_a", sp.KroneckerProduct, kron_adj_a, _rule_kron_adj_a,
-             lambda G, b: KronAdjoint(G, b, sp.S.Zero), "loop nest, sums over (k, l)"),
+             lambda G, b: KronAdjoint(G, b, sp.S.Zero), "loop nest, sums over (k, l)",
+             _fwd_bilinear(lambda g, x, y: g.kron_adj(x, y, "a"))),
     LinalgOp("kron_adj_b", sp.KroneckerProduct, kron_adj_b, _rule_kron_adj_b,
-             lambda G, a: KronAdjoint(G, a, sp.S.One), "loop nest, sums over (i, j)"),
+             lambda G, a: KronAdjoint(G, a, sp.S.One), "loop nest, sums over (i, j)",
+             _fwd_bilinear(lambda g, x, y: g.kron_adj(x, y, "b"))),
 )
 assert tuple(r.op for r in LINALG_ROWS) == LINALG_OPS + KRON_OPS
 

@@ -135,9 +135,16 @@ def _min(b, e, emit):
 
 
 def _sinh(b, e, emit):
-    """routine `exp` twice"""
-    ep, em = _exp_pair(b, e, emit)
-    return b.mul(b.sub(ep, em), b.const(0.5))
+    """routine `expm1` (exact near 0)"""
+    # sinh|x| = (E + E / (E + 1)) / 2 with E = expm1|x|: no e^x - e^-x
+    # cancellation for small x. Past |x| = 40 the second term is below
+    # E's rounding, and at E = inf it would be inf / inf.
+    x = emit(e.args[0])
+    ax = b.intrinsic("fabs", x)
+    big = b.routine("expm1", ax)
+    small = b.div(big, b.add(big, b.const(1.0)))
+    tail = b.pick(b.cmp("<", ax, b.const(40.0)), small, b.const(1.0))
+    return b.intrinsic("copysign", b.mul(b.add(big, tail), b.const(0.5)), x)
 
 
 def _cosh(b, e, emit):
@@ -246,7 +253,11 @@ register(Op(sp.log, _log, stable=((sp.log(sp.exp(_u)), _u),),
 register(Op(sp.sin, _routine("sin"), example=sp.sin))
 register(Op(sp.cos, _routine("cos"), example=sp.cos))
 register(Op(sp.sinh, _sinh, example=sp.sinh))
-register(Op(sp.cosh, _cosh, example=sp.cosh))
+# log cosh u = |u| + log(1 + e^{-2|u|}) - log 2: the loss log-cosh, finite
+# where cosh overflows (|u| > 710), its derivative tanh u without inf / inf.
+register(Op(sp.cosh, _cosh, example=sp.cosh,
+            stable=((sp.log(sp.cosh(_u)),
+                     sp.Abs(_u) + heads.softplus(-2 * sp.Abs(_u)) - sp.log(2)),)))
 register(Op(sp.atan, _routine("atan"), example=sp.atan))
 register(Op(sp.erf, _routine("erf"), numpy="erf", example=sp.erf))
 register(Op(sp.Abs, _intrinsic("fabs"), partials=lambda args, k: sp.sign(args[0]),
