@@ -223,7 +223,8 @@ _BIG = np.array([1e10, 2.0 ** 53, 1e30, -1e30, -1e10, 800.0, -800.0])
 _EXTREME_CASES = {
     "silu": (x * symnet.logistic(x), [1, 1, 1, 0, 0, 1, 0]),
     "elu": (sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)), [1, 1, 1, 0, 0, 1, 0]),
-    "selu": (sp.Float(1.0507) * sp.Piecewise((x, x > 0), (sp.Float(1.6733) * (sp.exp(x) - 1), True)),
+    "selu": (sp.Float(1.0507)
+             * sp.Piecewise((x, x > 0), (sp.Float(1.6733) * (sp.exp(x) - 1), True)),
              [1.0507, 1.0507, 1.0507, 0, 0, 1.0507, 0]),
     "log_cosh": (sp.log(sp.cosh(x)), [1, 1, 1, -1, -1, 1, -1]),
     "mish": (x * sp.tanh(symnet.softplus(x)), [1, 1, 1, 0, 0, 1, 0]),
