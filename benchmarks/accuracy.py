@@ -96,7 +96,7 @@ NOTES: dict[str, str] = {
     "Pow": "x^3, √x, 1/√x, x^(3/2), x^-2",
     "log": "log(x), log(1 + x)",
     "polygamma": "orders 0 and 1",
-    "sinh": "cancels near 0",
+    "sinh": "by expm1, no cancellation near 0",
 }
 COLUMN_DOMAIN = (-3.0, 3.0)
 COLUMN_ROWS = 8
