@@ -7,6 +7,7 @@ on a shared matrix-level graph), and compile it into NumPy or LLVM kernels.
 from sympy import tanh
 
 from .api import GradCheck, check_grad, compile, compile_grad, grad, lower
+from .curvature import Curvature, compile_gnvp, compile_hvp, compile_jvp, curvature
 from .errors import (
     CacheWarning,
     ConfigError,
@@ -18,6 +19,7 @@ from .errors import (
     ShapeError,
     UnsupportedError,
 )
+from .hessian import Hessian, hessian
 from .ops import (
     BinaryLabels,
     Elementwise,
@@ -37,14 +39,16 @@ from .ops import (
     softplus,
 )
 from .registry import ACTIVATIONS
+from .second_order import gnvp, hvp, jvp
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "DataError", "DivergedError",
-    "Elementwise", "GradCheck", "GraphError", "NoDependenceError", "OneHot", "SerializeError",
-    "ShapeError", "UnsupportedError", "check_grad", "compile", "compile_grad", "grad",
-    "hard_logistic",
+    "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "Curvature", "DataError",
+    "DivergedError", "Elementwise", "GradCheck", "GraphError", "Hessian", "NoDependenceError",
+    "OneHot", "SerializeError", "ShapeError", "UnsupportedError", "check_grad", "compile",
+    "compile_gnvp", "compile_grad", "compile_hvp", "compile_jvp", "curvature", "gnvp", "grad",
+    "hard_logistic", "hessian", "hvp", "jvp",
     "hard_tanh", "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout",
     "ones", "prelu", "relu", "softmax", "softplus", "tanh",
 ]

@@ -150,17 +150,26 @@ def _unbroadcast(g: Graph, contrib: int, shape) -> int:
     return contrib
 
 
-def derive(g: Graph, loss: int, wrt: list[int]) -> tuple[list[int], dict[int, int]]:
+def derive(g: Graph, loss: int, wrt: list[int], seed: int | None = None,
+           stop: frozenset[int] = frozenset()) -> tuple[list[int], dict[int, int]]:
     """Add the adjoint of ``loss`` w.r.t. each node in ``wrt`` to ``g``.
 
     Returns the gradient node ids (one per ``wrt``) and the map from each
-    forward node to its adjoint node.
+    forward node to its adjoint node. ``seed`` is the cotangent of ``loss``
+    (a node of its shape; default 1, and ``loss`` must be a scalar): with it
+    the result is the vector-Jacobian product seed^T J. Adjoints do not
+    propagate past the nodes in ``stop`` (held constant, as a stop-gradient).
     """
-    if g.shape(loss) != (1, 1):
-        r, c = g.shape(loss)
-        raise ShapeError(f"the loss must be a scalar, got a {r} x {c} matrix")
+    if seed is None:
+        if g.shape(loss) != (1, 1):
+            r, c = g.shape(loss)
+            raise ShapeError(f"the loss must be a scalar, got a {r} x {c} matrix")
+        seed = g.const(1)
+    elif g.shape(seed) != g.shape(loss):
+        raise ShapeError(f"the cotangent's shape {g.shape(seed)} is not the output's "
+                         f"{g.shape(loss)}")
     needed = g.live([loss])
-    contribs: dict[int, list[int]] = {loss: [g.const(1)]}
+    contribs: dict[int, list[int]] = {loss: [seed]}
     adjoint: dict[int, int] = {}
     for i in range(loss, -1, -1):
         if not needed[i] or i not in contribs:
@@ -169,7 +178,7 @@ def derive(g: Graph, loss: int, wrt: list[int]) -> tuple[list[int], dict[int, in
         parts = contribs.pop(i)
         G = parts[0] if len(parts) == 1 else g.ew(sp.Add(*VARS[: len(parts)]), parts, n.shape)
         adjoint[i] = G
-        if g.is_const(G, 0):
+        if g.is_const(G, 0) or i in stop:
             continue
         for pos, c in RULES[n.op](g, i, n, G):
             a = n.args[pos]

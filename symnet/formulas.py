@@ -9,7 +9,7 @@ import sympy as sp
 from .graph import COLUMN_OPS, VARS, Graph
 from .tosympy import ToSympy
 
-__all__ = ["Gradients", "equations", "name_layers", "name_nodes"]
+__all__ = ["Formulas", "Gradients", "equations", "name_layers", "name_nodes"]
 
 
 def _is_nonlinear(g: Graph, i: int) -> bool:
@@ -101,7 +101,47 @@ class _Eq:
     rhs: sp.Basic
 
 
-class Gradients(list):
+class Formulas(list):
+    """Derived expressions (plain SymPy, one per result) plus the equations
+    they were derived by, for printing.
+
+    ``str()``, ``pretty()`` and ``latex()`` (``_repr_latex_`` in Jupyter)
+    show the definitions of the named intermediates, then each result by its
+    label; the list items are fully expanded SymPy expressions that
+    ``subs``, ``doit`` and ``latex`` accept.
+    """
+
+    def __init__(self, exprs, defs, named, labels: list[tuple[str, sp.Basic, str]]):
+        super().__init__(exprs)
+        self.definitions = [_Eq(a, b) for a, b in defs]
+        self.named = list(named)
+        #: (text, pretty-printable, LaTeX) label of each result
+        self.labels = list(labels)
+
+    def __str__(self) -> str:
+        lines = [f"{e.lhs} = {e.rhs}" for e in self.definitions]
+        lines += [f"{t} = {x}" for (t, _, _), x in zip(self.labels, self.named, strict=True)]
+        return "\n".join(lines)
+
+    def pretty(self) -> str:
+        eqs = [(e.lhs, e.rhs) for e in self.definitions]
+        eqs += [(p, x) for (_, p, _), x in zip(self.labels, self.named, strict=True)]
+        return "\n".join(sp.pretty(sp.Eq(a, b, evaluate=False)) for a, b in eqs)
+
+    def latex(self) -> str:
+        rows = [f"{sp.latex(e.lhs)} &= {sp.latex(e.rhs)}" for e in self.definitions]
+        rows += [f"{t} &= {sp.latex(x)}"
+                 for (_, _, t), x in zip(self.labels, self.named, strict=True)]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return "$" + self.latex() + "$"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list.__repr__(self)})"
+
+
+class Gradients(Formulas):
     """The gradients (plain SymPy expressions, one per variable) plus the
     backpropagation equations they were derived by, for printing.
 
@@ -111,35 +151,9 @@ class Gradients(list):
     """
 
     def __init__(self, exprs, wrt, defs, named, loss_name: str = "L"):
-        super().__init__(exprs)
         self.wrt = list(wrt)
-        self.definitions = [_Eq(a, b) for a, b in defs]
-        self.named = list(named)
         self.loss_name = loss_name
-
-    def _lhs(self, w) -> str:
-        return f"d{self.loss_name}/d{w}"
-
-    def __str__(self) -> str:
-        lines = [f"{e.lhs} = {e.rhs}" for e in self.definitions]
-        lines += [f"{self._lhs(w)} = {x}" for w, x in zip(self.wrt, self.named, strict=True)]
-        return "\n".join(lines)
-
-    def pretty(self) -> str:
-        eqs = [(e.lhs, e.rhs) for e in self.definitions]
-        eqs += [(sp.Symbol(f"∂{self.loss_name}/∂{sp.pretty(w)}"), x)
-                for w, x in zip(self.wrt, self.named, strict=True)]
-        return "\n".join(sp.pretty(sp.Eq(a, b, evaluate=False)) for a, b in eqs)
-
-    def latex(self) -> str:
-        rows = [f"{sp.latex(e.lhs)} &= {sp.latex(e.rhs)}" for e in self.definitions]
-        rows += [r"\frac{\partial %s}{\partial %s} &= %s" % (self.loss_name, sp.latex(w),
-                                                             sp.latex(x))
-                 for w, x in zip(self.wrt, self.named, strict=True)]
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
-
-    def __repr__(self) -> str:
-        return f"Gradients({list.__repr__(self)})"
+        labels = [(f"d{loss_name}/d{w}", sp.Symbol(f"∂{loss_name}/∂{sp.pretty(w)}"),
+                   r"\frac{\partial %s}{\partial %s}" % (loss_name, sp.latex(w)))
+                  for w in self.wrt]
+        super().__init__(exprs, defs, named, labels)
