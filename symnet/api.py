@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -152,6 +153,8 @@ def compile(outputs: sp.Basic | Iterable[sp.Basic], inputs: Iterable[sp.Basic],
 
 
 def _kernel(prog: Program, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"a kernel name must be a C and Python identifier, got {name!r}")
     be = backends.get(backend)
     fn, source = be.build(prog, name=name, dtype=dtype)
     kernel = Kernel(fn, prog, ins, outs, backend, source, dtype)

@@ -157,6 +157,14 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"maximum number of epochs (default {DEFAULT_EPOCHS})")
     t.add_argument("--batch-size", type=_positive(int), default=1,
                    help="samples per SGD step (default 1: Algorithm 4.1)")
+    t.add_argument("--method", choices=["sgd", "newton-cg", "l-bfgs"], default="sgd",
+                   help="sgd (default), or full-batch newton-cg / l-bfgs through SciPy, "
+                   "where --epochs counts iterations")
+    t.add_argument("--curvature", choices=["hessian", "gauss-newton"], default="hessian",
+                   help="newton-cg's curvature products (default hessian; gauss-newton: "
+                   "Hessian-free)")
+    t.add_argument("--damping", type=_lam(False), default=0.0,
+                   help="added to newton-cg's curvature times the direction (default 0)")
     t.add_argument("--patience", type=_positive(int), default=5,
                    help="stop after this many epochs without a lower validation error "
                    "(default 5)")
@@ -273,14 +281,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     loss = _loss(args)
     progress = not args.no_progress
     emit = _emit_fn(progress)
-    algo = "Algorithm 4.1" if args.batch_size == 1 else "minibatch SGD"
-    emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, alpha={args.alpha:g}, "
-         f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
+    if args.method == "sgd":
+        algo = "Algorithm 4.1" if args.batch_size == 1 else "minibatch SGD"
+        emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, alpha={args.alpha:g}, "
+             f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
+    else:
+        extra = (f", {args.curvature} curvature, damping {args.damping:g}"
+                 if args.method == "newton-cg" else "")
+        emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, full-batch {args.method}{extra}, "
+             f"{args.backend} {args.dtype}")
     emit(f"data: {source}, {len(y_tr)} training / {len(y_va)} validation samples")
     start = time.perf_counter()
-    training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size)
-    emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
-    emit(f"{'epoch':>5}  {'train loss':>10}  {'val loss':>10}  {'val error':>9}  "
+    if args.method == "sgd":
+        training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size)
+        emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
+    step = "epoch" if args.method == "sgd" else "iter"
+    emit(f"{step:>5}  {'train loss':>10}  {'val loss':>10}  {'val error':>9}  "
          f"{'seconds':>7}")
 
     def report(history) -> None:
@@ -291,15 +307,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = fit(net, X_tr, y_tr, X_val=X_va, y_val=y_va, loss=loss, lam=args.lam,
                  alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
                  patience=args.patience, seed=args.seed, backend=args.backend,
-                 dtype=args.dtype, progress=progress, callback=report)
+                 dtype=args.dtype, progress=progress, callback=report, method=args.method,
+                 curvature=args.curvature, damping=args.damping)
     total = time.perf_counter() - start
     if result.stopped_early:
-        emit(f"stopped early after epoch {len(result.history)}: no lower validation error "
-             f"for {args.patience} epochs")
+        emit(f"stopped early after {step} {len(result.history)}: no lower validation error "
+             f"for {args.patience} {step}s")
     acc = accuracy(net, result.params, X_va, y_va, backend=args.backend, dtype=args.dtype)
     correct = round(acc * len(y_va))
     emit(f"validation accuracy: {100 * acc:.2f}% ({correct}/{len(y_va)}) with the parameters "
-         f"of epoch {result.best_epoch}; total {total:.1f} s")
+         f"of {'epoch' if step == 'epoch' else 'iteration'} {result.best_epoch}; "
+         f"total {total:.1f} s")
     if args.save:
         emit(f"saved parameters to {save_params(args.save, net, result.params)}")
     if args.plot:

@@ -15,6 +15,7 @@ from ..runtime import Kernel
 from .checks import _as_rows, _classes, _io_sizes, _targets
 from .history import FitResult, History
 from .kernels import _check_loss, _eval_kernel, training_sgd
+from .newton import fit_full_batch
 from .params import _param_list, init_params
 from .schedules import Schedule, _learning_rate
 
@@ -69,8 +70,10 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
         patience: int | None = 5, seed: int = 0, schedule: Schedule | None = None,
         backend: str = "numpy", dtype: str = "float64", progress: bool = True,
         callback: Callable[[History], None] | None = None,
-        init: Mapping[str, np.ndarray] | None = None) -> FitResult:
-    """Train ``net`` by stochastic gradient descent on the structural risk.
+        init: Mapping[str, np.ndarray] | None = None, method: str = "sgd",
+        curvature: str = "hessian", damping: float = 0.0) -> FitResult:
+    """Train ``net`` by stochastic gradient descent (or a full-batch
+    second-order method) on the structural risk.
 
     ``X`` is (n_samples, n_features) (rows are samples; the kernels see
     columns), ``y`` integer class labels (one-hot targets are built) or an
@@ -94,6 +97,15 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     finite parameters). ``callback(history)`` runs after every epoch;
     ``progress`` shows a tqdm bar. ``init`` gives starting values for some or
     all parameters (by name) instead of the random initialization.
+
+    ``method="newton-cg"`` or ``"l-bfgs"`` trains full batch through
+    ``scipy.optimize.minimize`` for at most ``epochs`` iterations (one
+    history row each; ``alpha``, ``schedule`` and ``batch_size`` do not
+    apply): every risk-and-gradient evaluation is one fused kernel call, and
+    Newton-CG's curvature products come from the compiled
+    forward-over-reverse kernel (``curvature="hessian"``) or the Gauss-Newton
+    one (``"gauss-newton"``: Hessian-free optimisation), plus ``damping``
+    times the direction. Early stopping works as for SGD.
 
     >>> rng = np.random.default_rng(1)
     >>> X = rng.normal(size=(40, 2)); y = (X[:, 0] > 0).astype(int)
@@ -124,8 +136,6 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
         T_va = _targets("y_val", y_val, X_va.shape[1], n_out, kind, dtype)
         b_va, c_va = _eval_blocks(X_va, T_va, backend), _classes(T_va)
 
-    sgd = training_sgd(net, loss, lam, backend, dtype, batch_size)
-    data = sgd.prepare(X_tr, T_tr)
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)
     start_params = init_params(net, rng, dtype)
@@ -134,6 +144,21 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     params = _param_list(net, start_params, dtype)
     names = [str(p) for p in net.params]
     n = X_tr.shape[1]
+    if method != "sgd":
+        def measure(ps):
+            tl, te = _evaluate(evaluate, b_tr, c_tr, ps)
+            vl = ve = math.nan
+            if validate:
+                vl, ve = _evaluate(evaluate, b_va, c_va, ps)
+            return tl, te, vl, ve
+
+        return fit_full_batch(net, X_tr, T_tr, params, method=method, curvature=curvature,
+                              damping=damping, loss=loss, lam=lam, iterations=epochs,
+                              backend=backend, dtype=dtype, evaluate=measure,
+                              patience=patience, validate=validate, names=names,
+                              progress=progress, callback=callback)
+    sgd = training_sgd(net, loss, lam, backend, dtype, batch_size)
+    data = sgd.prepare(X_tr, T_tr)
 
     history = History()
     best_epoch, best_error, best_params = 0, math.inf, [p.copy() for p in params]

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..api import compile as compile_kernel
 from ..api import compile_grad
+from ..curvature import compile_hvp
 from ..lru import LRU
 from ..nn import LOSSES, MLP
 from ..runtime import Kernel
@@ -88,3 +89,24 @@ def _predict_kernel(net: MLP, backend: str, dtype) -> Kernel:
     return _cached(net, key, lambda: compile_kernel(
         [net.output_expr], [net.X, *net.params], backend=backend, dtype=dtype,
         name="predict"))
+
+
+def training_curvature(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
+                       kind: str = "hessian", backend: str = "numpy",
+                       dtype: str = "float64") -> Kernel:
+    """The compiled curvature product of the risk (cached on ``net``):
+    ``k(X, Y, *params, *v) -> [H v per parameter]`` for ``kind="hessian"``,
+    or the Gauss-Newton product with the output layer's pre-activation as
+    the network output for ``kind="gauss-newton"``.
+
+    >>> k = training_curvature(MLP([2, 3, 2], 'tanh'), kind='gauss-newton')
+    >>> [str(s) for s in k.inputs][-2:], len(k.outputs)
+    (['v_W2', 'v_b2'], 4)
+    """
+    _check_loss(loss)
+    key = ("curvature", kind, loss, float(lam), backend, str(np.dtype(dtype)))
+    output = net.layers[-1].z[0] if kind == "gauss-newton" else None
+    return _cached(net, key, lambda: compile_hvp(
+        net.risk(loss, lam), net.params, [net.X, net.labels(loss), *net.params], kind=kind,
+        output=output, value=False, backend=backend, dtype=dtype,
+        name=kind.replace("-", "_") + "_product"))
