@@ -86,6 +86,20 @@ def check_exercises(out: str, tmp: Path) -> None:
             assert float(spread) > 0.1 and int(distinct) == 16 and float(acc) >= 90, act
 
 
+def check_second_order(out: str, tmp: Path) -> None:
+    assert "d^2f/dw db = t1*x" in out and "t1 = t0*(1 - 2*t0)*(1 - t0)" in out
+    assert "x = 1, w = 0, b = 0: [[0, 0], [0, 0]]" in out
+    assert "(σ = 3/4): [[-3/32, -3/32], [-3/32, -3/32]]" in out
+    assert "R{delta1} = " in out and "R{dL/dW2} = lambda*v_W2 + delta2*R{a1}.T" in out
+    assert "the full 2410 x 2410 Hessian = 2410 products" in out
+    assert _number(r"newton-cg: validation accuracy (\d+\.\d)%", out) >= 97.0
+    hess = _number(r"largest hessian eigenvalues of the trained network \(2410 parameters\): "
+                   r"(\S+),", out)
+    gn = _number(r"largest gauss-newton eigenvalues of the trained network \(2410 "
+                 r"parameters\): (\S+),", out)
+    assert 0 < gn and 0 < hess and abs(hess - gn) < 0.5 * hess   # near a minimum G ~ H
+
+
 CHECKS = {
     "computational_graph": check_computational_graph,
     "xor": check_xor,
@@ -93,6 +107,7 @@ CHECKS = {
     "custom_activation": check_custom_activation,
     "vanishing_gradients": check_vanishing_gradients,
     "exercises_4_1_4_2": check_exercises,
+    "second_order": check_second_order,
 }
 ARGS = {"vanishing_gradients": lambda tmp: [str(tmp / "norms.png")]}
 

@@ -176,6 +176,15 @@ def test_modes_summary_numbers():
         modes_summary(0, 1)
 
 
+def test_modes_summary_second_order_counts():
+    s = modes_summary(2410, 1)
+    assert (s.hvp_sweeps, s.hessian_hvps) == (3, 2410)
+    assert modes_summary(3, 2).hessian_hvps == 6
+    assert ("one Hessian-vector product = 1 forward pass + 1 backward sweep + 1 tangent sweep; "
+            "the full 2410 x 2410 Hessian = 2410 products") in str(s)
+    assert "product per output" in str(modes_summary(3, 2))
+
+
 # ------------------------------------------------------------------ vanishing gradients
 
 

@@ -1,4 +1,4 @@
-"""Forward versus reverse mode: pass counts for f: R^n -> R^m (section 4.5.3)."""
+"""Forward, reverse and second-order pass counts for f: R^n -> R^m (section 4.5.3)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ class ModesSummary:
     a column of the Jacobian. Reverse mode runs one forward pass to store the
     values and then propagates adjoints from one output at a time: m backward
     sweeps, each a row.
+
+    Second order (per output): a Hessian-vector product by forward-over-reverse
+    is one forward pass, one backward sweep and one tangent sweep through
+    both (:func:`symnet.hvp`), whatever n is; the full n x n Hessian is n of
+    them, one column each.
     """
 
     n_inputs: int
@@ -30,6 +35,16 @@ class ModesSummary:
     def reverse_sweeps(self) -> int:
         """Reverse-mode backward sweeps: one per output (m), after one forward pass."""
         return self.n_outputs
+
+    @property
+    def hvp_sweeps(self) -> int:
+        """Sweeps for one Hessian-vector product of one output: forward + backward + tangent."""
+        return 3
+
+    @property
+    def hessian_hvps(self) -> int:
+        """Hessian-vector products for the whole Hessian of every output: n per output."""
+        return self.n_inputs * self.n_outputs
 
     @property
     def cheaper(self) -> str:
@@ -50,9 +65,15 @@ class ModesSummary:
                 f"  reverse mode: 1 forward pass + {m} backward sweep{t} (one per output, "
                 f"each gives a row of the Jacobian)\n")
         if self.cheaper == "either":
-            return text + "  both modes need the same number of sweeps"
-        return text + (f"  {self.cheaper} mode is cheaper; a loss (m = 1) of many parameters "
-                       "is why backpropagation is reverse mode")
+            text += "  both modes need the same number of sweeps\n"
+        else:
+            text += (f"  {self.cheaper} mode is cheaper; a loss (m = 1) of many parameters "
+                     "is why backpropagation is reverse mode\n")
+        per = "" if m == 1 else " per output"
+        u = "" if n == 1 else "s"
+        return text + (f"  forward-over-reverse: one Hessian-vector product{per} = 1 forward pass "
+                       f"+ 1 backward sweep + 1 tangent sweep; the full {n} x {n} Hessian{per} "
+                       f"= {n} product{u} (one column each)")
 
 
 def modes_summary(n_inputs: int, n_outputs: int = 1) -> ModesSummary:
@@ -63,6 +84,8 @@ def modes_summary(n_inputs: int, n_outputs: int = 1) -> ModesSummary:
     (3, 1, 'reverse')
     >>> modes_summary(1, 10).cheaper
     'forward'
+    >>> s.hvp_sweeps, s.hessian_hvps
+    (3, 3)
     """
     for name, v in (("n_inputs", n_inputs), ("n_outputs", n_outputs)):
         if not isinstance(v, int | np.integer) or v < 1:
