@@ -188,6 +188,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="weight penalty: a number or a name (default lambda)")
     g.add_argument("--symbolic", action="store_true",
                    help="replace the sizes by symbols n0, n1, ... (keeps the depth)")
+    g.add_argument("--product", choices=["hvp", "gnvp"], default=None,
+                   help="print the R-propagation of a Hessian-vector (hvp) or Gauss-Newton-"
+                   "vector (gnvp) product along v_W1, v_b1, ... instead of the gradient")
     fmt = g.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true", help="print LaTeX")
     fmt.add_argument("--pretty", action="store_true", help="print 2-D Unicode formulas")
@@ -331,7 +334,17 @@ def _cmd_grad(args: argparse.Namespace) -> int:
     from .api import grad
 
     net = _net(args, args.sizes)
-    grads = grad(net.risk(_loss(args), args.lam), net.params)
+    risk = net.risk(_loss(args), args.lam)
+    if args.product == "hvp":
+        from .second_order import hvp
+
+        grads = hvp(risk, net.params)
+    elif args.product == "gnvp":
+        from .second_order import gnvp
+
+        grads = gnvp(risk, net.params, output=net.layers[-1].z[0])
+    else:
+        grads = grad(risk, net.params)
     if args.latex:
         print(grads.latex())
     elif args.pretty:

@@ -96,6 +96,16 @@ def test_grad_text_and_latex(capsys):
     assert code == 0 and "δ₂" in out and "λ" not in out
 
 
+def test_grad_prints_second_order_products(capsys):
+    code, out, _ = run(capsys, "grad", "--product", "hvp", "--activation", "tanh")
+    assert code == 0
+    assert "R{z1} = v_W1*X + v_b1*1" in out
+    assert "R{dL/dW2} = lambda*v_W2 + delta2*R{a1}.T + R{delta2}*a1.T" in out
+    code, out, _ = run(capsys, "grad", "--product", "gnvp", "--latex")
+    assert code == 0 and r"\left(G v\right)_{W_{1}}" in out
+    assert r"\tilde{\mathcal{R}}\left\{\delta_{1}\right\}" in out
+
+
 def test_grad_symbolic_and_other_heads(capsys):
     code, out, _ = run(capsys, "grad", "--sizes", "5,4,3,2", "--activation", "relu,tanh",
                        "--symbolic")

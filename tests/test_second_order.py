@@ -128,26 +128,30 @@ def test_hvp_matches_torch_where_installed():
 
 
 # ---------------------------------------------------------------- GNVP
-def _jacobian_products(net, z, args, P, V):
+def _jacobian_products(net, z, ins, args, P, V):
     """J v by central differences of the compiled output z, and a VJP kernel for J^T u."""
-    kz = symnet.compile([z], [net.X, *net.params])
-    X = args[0]
-    Jv = (kz(X, *[p + EPS * v for p, v in zip(P, V, strict=True)])[0]
-          - kz(X, *[p - EPS * v for p, v in zip(P, V, strict=True)])[0]) / (2 * EPS)
+    zins = [ins[0], *ins[2:]]                       # X, prelu's gamma, parameters
+    data = [args[0], *args[2:]]
+    kz = symnet.compile([z], zins)
+    Jv = (kz(*data, *[p + EPS * v for p, v in zip(P, V, strict=True)])[0]
+          - kz(*data, *[p - EPS * v for p, v in zip(P, V, strict=True)])[0]) / (2 * EPS)
     U = sp.MatrixSymbol("U", *z.shape)
-    kv = symnet.compile_grad(symnet.matsum(sp.HadamardProduct(U, z)), net.params,
-                             [net.X, U, *net.params])
-    return kz(X, *P)[0], Jv, lambda u: kv(X, u, *P)[1:]
+    kv = symnet.compile_grad(symnet.matsum(sp.HadamardProduct(U, z)), net.params, [U, *zins])
+    return kz(*data, *P)[0], Jv, lambda u: kv(u, *data, *P)[1:]
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+GN_CASES = ([("numpy", act) for act in symnet.ACTIVATIONS]
+            + [("llvm", "logistic"), ("llvm", "relu")])
+
+
+@pytest.mark.parametrize("backend, act", GN_CASES)
 @pytest.mark.parametrize("output, loss", PAIRS)
 @pytest.mark.parametrize("m", [1, 5])
-def test_gnvp_is_jt_closed_form_output_curvature_j(backend, output, loss, m):
+def test_gnvp_is_jt_closed_form_output_curvature_j(backend, act, output, loss, m):
     lam = 0.02
-    net, R, ins, args, P, V = _setup([3, 4, 3], "logistic", output, loss, m, seed=5, lam=lam)
+    net, R, ins, args, P, V = _setup([3, 4, 3], act, output, loss, m, seed=5, lam=lam)
     z = net.layers[-1].z[0]
-    zval, Jv, jt = _jacobian_products(net, z, args, P, V)
+    zval, Jv, jt = _jacobian_products(net, z, ins, args, P, V)
     if loss == "cross_entropy":
         p = np.exp(zval - zval.max(0))
         p /= p.sum(0)
@@ -157,7 +161,7 @@ def test_gnvp_is_jt_closed_form_output_curvature_j(backend, output, loss, m):
         u = p * (1 - p) * Jv / m
     else:
         u = Jv / m                                       # I / m
-    ref = [g + (lam * v if "W" in str(w) else 0)
+    ref = [g + (lam * v if w in net.weights else 0)
            for g, v, w in zip(jt(u), V, net.params, strict=True)]
     kn = symnet.compile_gnvp(R, net.params, ins, output=z, value=False, backend=backend)
     for a, b in zip(kn(*args, *P, *V), ref, strict=True):
@@ -187,18 +191,18 @@ def test_gauss_newton_is_positive_semidefinite_where_the_hessian_is_not():
 
 
 # ---------------------------------------------------------------- JVP
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
-@pytest.mark.parametrize("act", ["logistic", "softplus", "relu", "maxout"])
+@pytest.mark.parametrize("backend, act", [("numpy", a) for a in symnet.ACTIVATIONS]
+                         + [("llvm", "softplus"), ("llvm", "maxout")])
 def test_jvp_matches_central_differences_of_the_output(backend, act):
     net, R, ins, args, P, V = _setup([3, 4, 3], act, "softmax", "cross_entropy", 3, seed=4)
     f = net.output_expr
-    kf = symnet.compile([f], [net.X, *net.params])
-    kj = symnet.compile_jvp(f, net.params, [net.X, *net.params], backend=backend)
-    X = args[0]
-    value, tangent = kj(X, *P, *V)
-    fd = (kf(X, *[p + EPS * v for p, v in zip(P, V, strict=True)])[0]
-          - kf(X, *[p - EPS * v for p, v in zip(P, V, strict=True)])[0]) / (2 * EPS)
-    assert _rel(value, kf(X, *P)[0]) < 1e-12
+    fins, data = [ins[0], *ins[2:]], [args[0], *args[2:]]
+    kf = symnet.compile([f], fins)
+    kj = symnet.compile_jvp(f, net.params, fins, backend=backend)
+    value, tangent = kj(*data, *P, *V)
+    fd = (kf(*data, *[p + EPS * v for p, v in zip(P, V, strict=True)])[0]
+          - kf(*data, *[p - EPS * v for p, v in zip(P, V, strict=True)])[0]) / (2 * EPS)
+    assert _rel(value, kf(*data, *P)[0]) < 1e-12
     assert _rel(tangent, fd) < 1e-6
 
 
