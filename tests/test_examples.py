@@ -93,6 +93,8 @@ def check_second_order(out: str, tmp: Path) -> None:
     assert "R{delta1} = " in out and "R{dL/dW2} = lambda*v_W2 + delta2*R{a1}.T" in out
     assert "the full 2410 x 2410 Hessian = 2410 products" in out
     assert _number(r"newton-cg: validation accuracy (\d+\.\d)%", out) >= 97.0
+    rows = re.findall(r"^\s+(\d+)\s+(\S+) / (\S+)", out, re.M)
+    assert len(rows) >= 10 and float(rows[-1][1]) < float(rows[0][1])
     hess = _number(r"largest hessian eigenvalues of the trained network \(2410 parameters\): "
                    r"(\S+),", out)
     gn = _number(r"largest gauss-newton eigenvalues of the trained network \(2410 "
