@@ -21,6 +21,7 @@ from harness import (
     find,
     fmt_ratio,
     fmt_time,
+    isolated,
     isolated_rounds,
     repeat,
     table,
@@ -350,6 +351,25 @@ def _agree(p: Peer, ref: Peer) -> None:
     p.agree = f"{'ok' if p.agrees else 'DIFFERS'} (rel. {worst:.1e})"
 
 
+def _peer_verdicts(what: str, peers: list[Peer], sym: Peer | None) -> list[str]:
+    """'symnet faster than the best peer' and 'every peer agrees' for one table."""
+    sym = sym if sym is not None and sym.ok else None
+    other = best(peers)
+    out = []
+    if sym and other:
+        r = other.median / sym.median
+        out.append(verdict(r > 1, f"{what} faster than the best peer `{other.name}`: "
+                                  f"{fmt_time(other.median)} vs {fmt_time(sym.median)} = "
+                                  f"{r:.2f}x ({fastest_ratio(other, sym)})"))
+    elif sym:
+        out.append(verdict(None, f"{what} vs JAX / PyTorch (not installed)"))
+    bad = [p.name for p in peers if p.agrees is False]
+    head = what.split(":")[0]
+    out.append(verdict(not bad, f"{head}: every H v agrees with symnet's to {TOL:g}"
+                                + (f" (not: {', '.join(bad)})" if bad else "")))
+    return out
+
+
 def run(quick: bool = False, probe: dict | None = None) -> Section:
     reps = 5 if quick else 15
     rounds = 1 if quick else 2
@@ -386,19 +406,7 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
                                          f"kernel) <= 3x one gradient: {fmt_time(h.median)} vs "
                                          f"{fmt_time(g.median)} = {fmt_ratio(r)} "
                                          f"({fastest_ratio(h, g)})"))
-        only = ref if ref is not None and ref.ok else None
-        other = best(peers)
-        if only and other:
-            r = other.median / only.median
-            lines.append(verdict(r > 1, f"{net}: symnet LLVM HVP faster than the best peer "
-                                        f"`{other.name}`: {fmt_time(other.median)} vs "
-                                        f"{fmt_time(only.median)} = {r:.2f}x "
-                                        f"({fastest_ratio(other, only)})"))
-        elif only:
-            lines.append(verdict(None, f"{net}: HVP vs JAX / PyTorch (not installed)"))
-        bad = [p.name for p in peers if p.agrees is False]
-        lines.append(verdict(not bad, f"{net}: every H v agrees with symnet's to {TOL:g}"
-                                      + (f" (not: {', '.join(bad)})" if bad else "")))
+        lines += _peer_verdicts(f"{net}: symnet LLVM HVP", peers, ref)
     print("W5: W3's formula at 10^6 points", flush=True)
     peers = isolated_rounds(mod, [
         ("symnet llvm points", "points_symnet", ("llvm", reps), ()),
@@ -414,23 +422,9 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
              "- t)^2 w.r.t. its 17 parameters at each of 10^6 points (W3's data; v from "
              "default_rng(7)): 17 x 10^6 outputs. Agreement at every 997th point and in the "
              "17 sums.", "", table(peers, sym, ["compile"]), ""]
-    sym = sym if sym is not None and sym.ok else None
-    other = best(peers)
-    if sym and other:
-        r = other.median / sym.median
-        lines.append(verdict(r > 1, f"W3 formula: symnet LLVM H v at 10^6 points faster than the "
-                                    f"best peer `{other.name}`: {fmt_time(other.median)} vs "
-                                    f"{fmt_time(sym.median)} = {r:.2f}x "
-                                    f"({fastest_ratio(other, sym)})"))
-    elif sym:
-        lines.append(verdict(None, "W3 formula: H v vs JAX / PyTorch (not installed)"))
-    bad = [p.name for p in peers if p.agrees is False]
-    lines.append(verdict(not bad, f"W3 formula: every H v agrees with symnet's to {TOL:g}"
-                                  + (f" (not: {', '.join(bad)})" if bad else "")))
+    lines += _peer_verdicts("W3 formula: symnet LLVM H v at 10^6 points", peers, sym)
 
     print("W5: full Hessian memory", flush=True)
-    from harness import isolated
-
     mem = [isolated(mod, "memory_symnet", name="symnet curvature(...).dense() (llvm)")]
     mem += [isolated(mod, "memory_peer", lib, requires=(lib,), name=name)
             for lib, name in (("jax", "JAX jit(hessian)"), ("torch", "PyTorch torch.func.hessian"))]

@@ -21,10 +21,10 @@ from .formulas import name_nodes
 from .programs import cached_program, check_dtype, check_inputs
 from .runtime import Kernel
 from .schedule import schedule
-from .second_order import KINDS, _shaped, directions, jvp_graph, product_graph
+from .second_order import _shaped, directions, jvp_graph, product_graph
 from .tosympy import ToSympy
 
-__all__ = ["Curvature", "compile_gnvp", "compile_hvp", "compile_jvp", "curvature"]
+__all__ = ["Curvature", "FlatParams", "compile_gnvp", "compile_hvp", "compile_jvp", "curvature"]
 
 
 def compile_hvp(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Basic],
@@ -56,8 +56,6 @@ def compile_hvp(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Bas
     dtype = check_dtype(dtype)
     expr = sp.sympify(expr)
     output = None if output is None else sp.sympify(output)
-    if kind not in KINDS:
-        raise ValueError(f"unknown curvature {kind!r}; choose from {', '.join(KINDS)}")
     tag = "Hv" if kind == "hessian" else "Gv"
 
     def derive_program():
@@ -140,8 +138,35 @@ def compile_jvp(outputs: sp.Basic | Iterable[sp.Basic], wrt: Sequence[sp.Basic],
 
 
 # ---------------------------------------------------------------- LinearOperator
-def _shape_of(w: sp.Basic, arr: np.ndarray) -> tuple[int, ...]:
-    return arr.shape if isinstance(w, sp.MatrixSymbol) else ()
+class FlatParams:
+    """Parameters as one flat vector (each row-major, in order) and back:
+    what SciPy's solvers and optimizers see of a list of arrays.
+
+    >>> f = FlatParams([(2, 2), ()], "float64")
+    >>> [a.shape for a in f.split(np.arange(5.0))], f.join([np.eye(2), 3.0])
+    ([(2, 2), ()], array([1., 0., 0., 1., 3.]))
+    """
+
+    def __init__(self, shapes: Sequence[tuple[int, ...]], dtype):
+        self.shapes = [tuple(s) for s in shapes]
+        self.dtype = np.dtype(dtype)
+        sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.size = int(self.offsets[-1])
+
+    def split(self, x: np.ndarray) -> list[np.ndarray]:
+        """A flat vector as one contiguous array per parameter, in ``dtype``."""
+        x = np.ascontiguousarray(x).reshape(-1)
+        if x.shape[0] != self.size:
+            raise ShapeError(f"a vector of {x.shape[0]} entries for {self.size} parameters")
+        # Slices of a contiguous vector are contiguous (and a 0-d scalar stays 0-d).
+        return [np.asarray(x[a:b].reshape(s), dtype=self.dtype)
+                for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)]
+
+    @staticmethod
+    def join(parts) -> np.ndarray:
+        """One float64 vector from the parameters' arrays."""
+        return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
 
 
 class Curvature(LinearOperator):
@@ -157,27 +182,20 @@ class Curvature(LinearOperator):
         self.kernel = kernel
         self.wrt = list(wrt)
         self._args = args
-        self.shapes = shapes
-        sizes = [int(np.prod(s)) for s in shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        n = int(self.offsets[-1])
-        super().__init__(dtype=np.dtype(dtype), shape=(n, n))
+        self.flat = FlatParams(shapes, dtype)
+        self.offsets = self.flat.offsets
+        super().__init__(dtype=np.dtype(dtype), shape=(self.flat.size, self.flat.size))
         #: how many products have been computed (each is one kernel call)
         self.calls = 0
 
     def split(self, x: np.ndarray) -> list[np.ndarray]:
         """A flat vector as one contiguous array per parameter."""
-        x = np.asarray(x, dtype=self.dtype).reshape(-1)
-        if x.shape[0] != self.shape[0]:
-            raise ShapeError(f"a vector of {x.shape[0]} entries for a curvature over "
-                             f"{self.shape[0]} parameters")
-        return [np.ascontiguousarray(x[a:b].reshape(s))
-                for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)]
+        return self.flat.split(x)
 
     def _matvec(self, x):
         self.calls += 1
-        parts = self.kernel(*self._args, *self.split(x))
-        return np.concatenate([np.asarray(p, dtype=self.dtype).reshape(-1) for p in parts])
+        return self.flat.join(self.kernel(*self._args, *self.split(x))).astype(self.dtype,
+                                                                                copy=False)
 
     def _rmatvec(self, x):
         return self._matvec(x)  # symmetric
@@ -241,5 +259,5 @@ def curvature(expr: sp.Basic, wrt: Sequence[sp.Basic], values: Mapping, *,
             a = np.ascontiguousarray(a)
         args.append(a if a.ndim else a.item())
     for w in wrt:
-        shapes.append(_shape_of(w, np.asarray(values[w])))
+        shapes.append(np.shape(values[w]) if isinstance(w, sp.MatrixSymbol) else ())
     return Curvature(kernel, wrt, args, shapes, dtype)

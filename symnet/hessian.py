@@ -118,21 +118,15 @@ def hessian(expr: sp.Basic, wrt: sp.Basic | Iterable[sp.Basic], name: str = "f")
     """
     expr = sp.sympify(expr)
     wrt = _as_list(wrt)
-    for w in wrt:
-        if isinstance(w, sp.MatrixSymbol) and not all(
-                isinstance(d, (int, sp.Integer)) for d in w.shape):
-            raise ShapeError(f"the Hessian block of {w} needs a concrete shape, not "
-                             f"{tuple(w.shape)}; for symbolic sizes compile the products "
-                             "(symnet.curvature(...).dense() at values, or hvp(...))")
+    symbolic = sorted({str(s) for s in [*expr.atoms(sp.MatrixSymbol), *wrt]
+                       if isinstance(s, sp.MatrixSymbol)
+                       and not all(isinstance(d, (int, sp.Integer)) for d in s.shape)})
+    if symbolic:
+        raise ShapeError(f"the full Hessian needs concrete sizes, but {', '.join(symbolic)} "
+                         "have symbolic ones; for symbolic sizes compile the products "
+                         "(symnet.curvature(...).dense() at values, or hvp(...))")
     vs = directions(wrt, prefix="_hess_v")
     prods = hvp(expr, wrt, vs)
-    if expr.free_symbols and any(
-            not all(isinstance(d, (int, sp.Integer)) for d in s.shape)
-            for s in expr.atoms(sp.MatrixSymbol)):
-        bad = sorted(str(s) for s in expr.atoms(sp.MatrixSymbol)
-                     if not all(isinstance(d, (int, sp.Integer)) for d in s.shape))
-        raise ShapeError(f"the full Hessian needs concrete sizes, but {', '.join(bad)} "
-                         "have symbolic ones; use symnet.curvature(...).dense() at values")
     # Each product is linear in the directions: make it explicit once, then
     # read column k off it by setting the k-th direction entry to 1, the rest 0.
     flat = [x for p in prods for x in _explicit(p)]

@@ -144,14 +144,16 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     params = _param_list(net, start_params, dtype)
     names = [str(p) for p in net.params]
     n = X_tr.shape[1]
-    if method != "sgd":
-        def measure(ps):
-            tl, te = _evaluate(evaluate, b_tr, c_tr, ps)
-            vl = ve = math.nan
-            if validate:
-                vl, ve = _evaluate(evaluate, b_va, c_va, ps)
-            return tl, te, vl, ve
 
+    def measure(ps):
+        """(train loss, train error, val loss, val error); NaN without validation data."""
+        tl, te = _evaluate(evaluate, b_tr, c_tr, ps)
+        vl = ve = math.nan
+        if validate:
+            vl, ve = _evaluate(evaluate, b_va, c_va, ps)
+        return tl, te, vl, ve
+
+    if method != "sgd":
         return fit_full_batch(net, X_tr, T_tr, params, method=method, curvature=curvature,
                               damping=damping, loss=loss, lam=lam, iterations=epochs,
                               backend=backend, dtype=dtype, evaluate=measure,
@@ -179,10 +181,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
             sgd.epoch(data, None, order, batch_size, lr, params)
             if bar is not None:
                 bar.update(n)
-            train_loss, train_error = _evaluate(evaluate, b_tr, c_tr, params)
-            val_loss = val_error = math.nan
-            if validate:
-                val_loss, val_error = _evaluate(evaluate, b_va, c_va, params)
+            train_loss, train_error, val_loss, val_error = measure(params)
             history._append(epoch=epoch, train_loss=train_loss, train_error=train_error,
                             val_loss=val_loss, val_error=val_error, lr=lr,
                             seconds=time.perf_counter() - start)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import minimize
 
+from ..curvature import FlatParams
 from ..errors import DivergedError
 from ..nn import MLP
 from .history import FitResult, History
@@ -28,24 +29,6 @@ METHODS = {"newton-cg": "Newton-CG", "l-bfgs": "L-BFGS-B"}
 
 #: The curvature products Newton-CG can use.
 CURVATURES = ("hessian", "gauss-newton")
-
-
-class _Flat:
-    """Parameters as one float64 vector for SciPy, and back to the kernels' arrays."""
-
-    def __init__(self, params: list[np.ndarray], dtype):
-        self.shapes = [p.shape for p in params]
-        self.dtype = np.dtype(dtype)
-        sizes = [p.size for p in params]
-        self.bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-
-    def split(self, x: np.ndarray) -> list[np.ndarray]:
-        return [np.ascontiguousarray(x[a:b].reshape(s), dtype=self.dtype)
-                for a, b, s in zip(self.bounds[:-1], self.bounds[1:], self.shapes, strict=True)]
-
-    @staticmethod
-    def join(parts) -> np.ndarray:
-        return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
 
 
 def fit_full_batch(net: MLP, X: np.ndarray, T: np.ndarray, params: list[np.ndarray], *,
@@ -68,7 +51,7 @@ def fit_full_batch(net: MLP, X: np.ndarray, T: np.ndarray, params: list[np.ndarr
     if not (isinstance(damping, int | float) and math.isfinite(damping) and damping >= 0):
         raise ValueError(f"damping must be a finite number >= 0, got {damping!r}")
     step = training_kernel(net, loss, lam, backend, dtype)
-    flat = _Flat(params, dtype)
+    flat = FlatParams([p.shape for p in params], dtype)
     memo: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def fun(x):
