@@ -15,6 +15,8 @@ SYMNET_LINKER         C compiler that links shared libraries    cc ('' = MCJIT)
 SYMNET_COMPILE_JOBS   processes compiling one module's parts    usable cores, <= 2
 SYMNET_BLAS_THRESHOLD multiply-adds from which a product       32768
                       calls BLAS (LLVM backend)
+SYMNET_CHECK_SHARED   1: emit every shared group function too   0
+                      and check it matches the one it shares
 ===================== ======================================== =====================
 
 >>> import os
@@ -39,7 +41,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = ["BLAS_THRESHOLD", "ConfigError", "blas_threshold", "cache_dir", "cache_max_bytes",
-           "compile_jobs", "debug_level", "linker_name", "pool_bytes"]
+           "check_shared", "compile_jobs", "debug_level", "linker_name", "pool_bytes"]
 
 #: Default multiply-adds (rows x inner x cols) from which an LLVM product
 #: calls BLAS: measured by ``benchmarks/gemm_crossover.py``.
@@ -121,3 +123,10 @@ def blas_threshold() -> int:
     calls BLAS instead of symnet's own loops (part of every kernel's
     identity: changing it compiles new kernels)."""
     return _integer("SYMNET_BLAS_THRESHOLD", BLAS_THRESHOLD, 0, 1 << 62)
+
+
+def check_shared() -> bool:
+    """``$SYMNET_CHECK_SHARED``: when 1, the LLVM backend also generates each
+    group it shares with an earlier identical group and raises if the two
+    functions differ (the test suite turns it on)."""
+    return _integer("SYMNET_CHECK_SHARED", 0, 0, 1) == 1

@@ -8,7 +8,9 @@ import sympy as sp
 from llvmlite import ir
 
 from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
+from ...config import check_shared
 from ...lower import Group, KernelPlan
+from ...lower.share import share
 from .irutil import I64, PTR, Fn
 from .kernels import emit_column, emit_const, emit_group, emit_leaf, emit_reduce, emit_transpose
 from .kron import emit_kron
@@ -128,44 +130,76 @@ def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None 
     workspace = frozenset(nm for nm in kp.buffer_names
                           if nm not in kp.inputs and nm not in kp.outputs)
     folded = kp.folded
-    for g in kp.groups:
+    args, first = share(kp, workspace)
+    check = check_shared()
+    made: dict[int, tuple[ir.Function, ir.Function]] = {}
+    for gi, g in enumerate(kp.groups):
         if g.steps[0].out in folded:
             continue  # computed by the product before it (a GEMM fold)
-        fold = kp.folds.get(g.steps[0].out)
-        own = [t.out for t in g.steps]
-        used: list[str] = []
-        for s in g.steps + ([fold.step] if fold else []):
-            for a in s.args:
-                if a in bufidx and a not in used and a not in own:
-                    used.append(a)
-        used += [n for n in g.stores if n not in used and fold is None]
-        if g.steps[0].out in kp.scratch:
-            used.append(kp.scratch[g.steps[0].out])
-        target = parts.place(g) if parts.modules else module
-        label = g.steps[0].out if len(g.steps) == 1 else f"{g.steps[0].out}-{g.steps[-1].out}"
-        f = Fn(target, f"{name}.{label}", used, opts.elem, dims, kp.const_dims,
-               owner=None if target is module else module, aligned=workspace)
-        callee = f.fn
-        if len(kp.groups) > INLINE_GROUPS:
-            f.fn.attributes.add("noinline")
-        if target is not module:
-            # Reached from another module: external (hidden: not exported).
-            f.fn.linkage = "hidden"
-            callee = ir.Function(module, f.fn.ftype, name=f.fn.name)
-        s = g.steps[0]
-        if g.is_loop:
-            emit_group(f.ctx, f.ptr, g, kp.shapes, kp.inplace)
-        elif s.op in COLUMN_OPS:
-            emit_column(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
-        elif s.op in LINALG_OPS:
-            emit_linalg(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
-        elif s.op in KRON_OPS:
-            emit_kron(f.ctx, f.ptr, s, kp.shapes)
-        elif s.op == "matmul":
-            emit_matmul(f.ctx, f.ptr, s, kp.shapes, opts.gemm, opts.blas_threshold, fold)
+        used = args[gi]
+        rep = first[gi]
+        if rep != gi and not check:
+            callee = made[rep][1]
         else:
-            _SINGLE[s.op](f.ctx, f.ptr, s, kp.shapes)
-        f.ctx.b.ret_void()
+            fn, callee = _group_function(kp, g, used, name, opts, dims, module, parts, workspace,
+                                         target=made[rep][0].module if rep != gi else None)
+            if rep != gi:
+                _check_same(made[rep][0], args[rep], fn, used)
+                callee = made[rep][1]
+            else:
+                made[gi] = (fn, callee)
         b.call(callee, [ptrs[bufidx[u]] for u in used] + [dims_arg])
     b.ret_void()
     return Emitted(module, kp, parts)
+
+
+def _group_function(kp: KernelPlan, g: Group, used: list[str], name: str, opts: Options,
+                    dims: list, module: ir.Module, parts: Parts, workspace: frozenset[str],
+                    target: ir.Module | None = None) -> tuple[ir.Function, ir.Function]:
+    """Emit group ``g`` as a function over ``used``; returns it and the
+    function the main module calls (a declaration when it lives in a part)."""
+    fold = kp.folds.get(g.steps[0].out)
+    if target is None:
+        target = parts.place(g) if parts.modules else module
+    label = g.steps[0].out if len(g.steps) == 1 else f"{g.steps[0].out}-{g.steps[-1].out}"
+    f = Fn(target, f"{name}.{label}", used, opts.elem, dims, kp.const_dims,
+           owner=None if target is module else module, aligned=workspace)
+    callee = f.fn
+    if len(kp.groups) > INLINE_GROUPS:
+        f.fn.attributes.add("noinline")
+    if target is not module:
+        # Reached from another module: external (hidden: not exported).
+        f.fn.linkage = "hidden"
+        callee = ir.Function(module, f.fn.ftype, name=f.fn.name)
+    s = g.steps[0]
+    if g.is_loop:
+        emit_group(f.ctx, f.ptr, g, kp.shapes, kp.inplace)
+    elif s.op in COLUMN_OPS:
+        emit_column(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
+    elif s.op in LINALG_OPS:
+        emit_linalg(f.ctx, f.ptr, s, kp.shapes, kp.scratch[s.out])
+    elif s.op in KRON_OPS:
+        emit_kron(f.ctx, f.ptr, s, kp.shapes)
+    elif s.op == "matmul":
+        emit_matmul(f.ctx, f.ptr, s, kp.shapes, opts.gemm, opts.blas_threshold, fold)
+    else:
+        _SINGLE[s.op](f.ctx, f.ptr, s, kp.shapes)
+    f.ctx.b.ret_void()
+    return f.fn, callee
+
+
+def _text(fn: ir.Function, used: list[str]) -> str:
+    """A function's IR with its name and its arguments' names replaced by positions."""
+    text = str(fn).replace(f'@"{fn.name}"', "@F")
+    for k, a in enumerate(fn.args[:-1]):
+        text = text.replace(f'%"{a.name}"', f'%"@{k}"')
+    return text
+
+
+def _check_same(rep: ir.Function, rep_used: list[str], fn: ir.Function,
+                used: list[str]) -> None:
+    """SYMNET_CHECK_SHARED: a group shared with an earlier one must generate
+    the same function."""
+    if _text(rep, rep_used) != _text(fn, used):
+        raise AssertionError(f"group functions {rep.name} and {fn.name} share a signature "
+                             "but generate different code (symnet.lower.share misses a field)")
