@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import sympy as sp
 from llvmlite import ir
 
-from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
 from ...config import check_shared
+from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
 from ...lower import Group, KernelPlan
 from ...lower.share import share
 from .irutil import I64, PTR, Fn
