@@ -38,6 +38,7 @@ class SGD:
 
     def __init__(self, risk, params, X, Y, inputs, backend, dtype, track_loss):
         self.track_loss = track_loss
+        self.risk = risk
         self.params = list(params)
         self.X, self.Y = X, Y
         self.extra = list(inputs)

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("api", ("api", "second_order", "hessian", "curvature")),
     ("sgd", ("sgd",)),
     ("train", ("train",)),
+    ("export", ("export",)),
     ("tools", ("explain", "cli", "__init__")),
 ]
 

@@ -2,7 +2,10 @@
 
 Every backend module satisfies :class:`Backend`: generic code (``api``,
 ``sgd``, ``train``) reaches a backend only through :func:`get` and these
-two functions, never through a backend's own modules.
+two functions, never through a backend's own modules. Export
+(:mod:`symnet.export`) reaches the code generators that write files --
+the C backend, and the LLVM backend's object code -- through
+:func:`exporter`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,19 @@ import numpy as np
 from ..lower import EpochData, EpochSpec
 from ..schedule import Program
 
-__all__ = ["BACKENDS", "Backend", "Epoch", "get"]
+__all__ = ["BACKENDS", "EXPORTERS", "Backend", "Epoch", "exporter", "get"]
 
 #: name -> module path of every backend.
 BACKENDS: dict[str, str] = {
     "numpy": "symnet.backends.numpy",
+    "llvm": "symnet.backends.llvm",
+}
+
+#: name -> module path of every code generator export uses: ``c`` provides
+#: ``export_kernel``, ``export_epoch`` and ``library_wrapper``; ``llvm``
+#: ``export_object``, ``host_triple`` and ``ALIGN``.
+EXPORTERS: dict[str, str] = {
+    "c": "symnet.backends.c",
     "llvm": "symnet.backends.llvm",
 }
 
@@ -59,3 +70,14 @@ def get(name: str) -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
     return importlib.import_module(BACKENDS[name])
+
+
+def exporter(name: str):
+    """The code generator module called ``name`` (see :data:`EXPORTERS`).
+
+    >>> exporter("c").__name__
+    'symnet.backends.c'
+    """
+    if name not in EXPORTERS:
+        raise ValueError(f"unknown exporter {name!r}; available: {', '.join(EXPORTERS)}")
+    return importlib.import_module(EXPORTERS[name])

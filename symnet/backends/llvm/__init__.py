@@ -17,13 +17,15 @@ from ...lower import EpochSpec
 from ...schedule import Program
 from .blas import GEMM_SLOT, blas_address
 from .native import PARALLEL_POINTS, POINTS, EpochFunction, NativeFunction
+from .objects import export_object, host_triple
 from .pool import ALIGN, aligned_copy, aligned_empty
 from .request import ModuleRequest
 from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
 __all__ = ["ALIGN", "GEMM_SLOT", "MATH_FUNCTIONS", "PARALLEL_POINTS", "POINTS", "EpochFunction",
            "ModuleRequest", "NativeFunction", "aligned_copy", "aligned_empty", "blas_address",
-           "build", "build_epoch", "define_math", "math_function_name"]
+           "build", "build_epoch", "define_math", "export_object", "host_triple",
+           "math_function_name"]
 
 
 def build_epoch(prog: Program, name: str, dtype, spec: EpochSpec) -> EpochFunction:

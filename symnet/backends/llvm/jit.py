@@ -348,12 +348,12 @@ def _load(key: str, entry: _Entry) -> Any:
     return hit
 
 
-def _compile_one(ir_text: str) -> tuple[bytes, str]:
-    """(object code, optimized IR) of one module: O3 for the host CPU."""
+def _compile_one(ir_text: str, tm: Any = None) -> tuple[bytes, str]:
+    """(object code, optimized IR) of one module: O3 for the host CPU (or ``tm``)."""
     llvm = _llvm()
     ref = llvm.parse_assembly(ir_text)
     ref.verify()
-    tm = target_machine()
+    tm = target_machine() if tm is None else tm
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True

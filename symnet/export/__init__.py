@@ -1,0 +1,6 @@
+"""Export: compiled kernels and SGD epochs as C source, shared libraries and ONNX models."""
+
+from .c import c_export, export_c
+from .library import export_library
+
+__all__ = ["c_export", "export_c", "export_library"]
