@@ -133,7 +133,7 @@ def test_the_library_epoch_reproduces_compile_sgd_on_the_digits(tmp_path):
 def test_a_c_program_links_against_the_library(tmp_path):
     x = sp.Symbol("x")
     k = symnet.compile([sp.erf(x) * sp.exp(-x), sp.log(1 + x ** 2)], [x])
-    so = export_library(k, tmp_path / "f")
+    assert export_library(k, tmp_path / "f").name == "f.so"
     (tmp_path / "main.c").write_text(r"""
 #include <stdio.h>
 #include "f.h"
