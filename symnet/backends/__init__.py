@@ -29,10 +29,11 @@ BACKENDS: dict[str, str] = {
 
 #: name -> module path of every code generator export uses: ``c`` provides
 #: ``export_kernel``, ``export_epoch`` and ``library_wrapper``; ``llvm``
-#: ``export_object``, ``host_triple`` and ``ALIGN``.
+#: ``export_object``, ``host_triple`` and ``ALIGN``; ``onnx`` ``export_model``.
 EXPORTERS: dict[str, str] = {
     "c": "symnet.backends.c",
     "llvm": "symnet.backends.llvm",
+    "onnx": "symnet.backends.onnx",
 }
 
 

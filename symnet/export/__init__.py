@@ -2,5 +2,6 @@
 
 from .c import c_export, export_c
 from .library import export_library
+from .onnx import export_onnx, onnx_model
 
-__all__ = ["c_export", "export_c", "export_library"]
+__all__ = ["c_export", "export_c", "export_library", "export_onnx", "onnx_model"]
