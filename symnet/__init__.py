@@ -6,6 +6,8 @@ on a shared matrix-level graph), and compile it into NumPy or LLVM kernels.
 
 from sympy import tanh
 
+__version__ = "0.1.0"
+
 from .api import GradCheck, check_grad, compile, compile_grad, grad, lower
 from .curvature import Curvature, compile_gnvp, compile_hvp, compile_jvp, curvature
 from .errors import (
@@ -19,6 +21,7 @@ from .errors import (
     ShapeError,
     UnsupportedError,
 )
+from .export import export_c, export_library, export_onnx
 from .hessian import Hessian, hessian
 from .ops import (
     BinaryLabels,
@@ -41,13 +44,12 @@ from .ops import (
 from .registry import ACTIVATIONS
 from .second_order import gnvp, hvp, jvp
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "Curvature", "DataError",
     "DivergedError", "Elementwise", "GradCheck", "GraphError", "Hessian", "NoDependenceError",
     "OneHot", "SerializeError", "ShapeError", "UnsupportedError", "check_grad", "compile",
-    "compile_gnvp", "compile_grad", "compile_hvp", "compile_jvp", "curvature", "gnvp", "grad",
+    "compile_gnvp", "compile_grad", "compile_hvp", "compile_jvp", "curvature", "export_c",
+    "export_library", "export_onnx", "gnvp", "grad",
     "hard_logistic", "hessian", "hvp", "jvp",
     "hard_tanh", "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout",
     "ones", "prelu", "relu", "softmax", "softplus", "tanh",

@@ -137,7 +137,7 @@ def _build_parser() -> argparse.ArgumentParser:
     kernels = argparse.ArgumentParser(add_help=False)
     kg = kernels.add_argument_group("kernel")
     kg.add_argument("--backend", choices=list(backends.BACKENDS), default="llvm",
-                    help="code generator (default numpy)")
+                    help="code generator (default llvm)")
     kg.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                     help="floating-point type (default float64)")
 
@@ -207,6 +207,30 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--symbolic", action="store_true",
                    help="replace the sizes by symbols n0, n1, ... (keeps the depth)")
     s.set_defaults(run=_cmd_show)
+
+    e = sub.add_parser(
+        "export", parents=[_model_options(False)],
+        help="write a model as C, a shared library or ONNX",
+        description="Export the model's forward pass (predict), its risk and gradient (grad) "
+        "or a whole SGD epoch (epoch, Algorithm 4.1 with batch size 1): c = dependency-free "
+        "C99 (.c + .h), library = LLVM machine code in a .so with the same header, onnx = an "
+        "ONNX model of the forward pass (weights from --params).")
+    e.add_argument("format", choices=["c", "library", "onnx"], help="what to write")
+    e.add_argument("-o", "--out", metavar="PATH", required=True,
+                   help="output path without suffix (PATH.c/.h, PATH.so, PATH.onnx)")
+    e.add_argument("--kernel", choices=["predict", "grad", "epoch"], default=None,
+                   help="what to export (default: epoch for c/library, predict for onnx)")
+    e.add_argument("--params", metavar="NPZ", default=None,
+                   help="trained parameters from `symnet train --save` (onnx stores them)")
+    e.add_argument("--lam", type=_lam(False), default=1e-4,
+                   help="weight penalty lambda of grad/epoch (default 1e-4)")
+    e.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="floating-point type (default float64)")
+    e.add_argument("--name", default=None, help="C function name (default: PATH's stem)")
+    e.add_argument("--triple", default=None,
+                   help="library: LLVM target triple (default: this host)")
+    e.add_argument("--cpu", default=None, help="library: target CPU (default: this host's)")
+    e.set_defaults(run=_cmd_export, sizes_default=[64, 32, 10])
 
     c = sub.add_parser(
         "cache", help="show or clear the compile cache",
@@ -394,6 +418,44 @@ SHOW_STAGES: dict[str, tuple[str, Callable[[MLP, str, argparse.Namespace], str]]
 def _cmd_show(args: argparse.Namespace) -> int:
     net = _net(args, args.sizes)
     print(SHOW_STAGES[args.stage][1](net, _loss(args), args).rstrip("\n"))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from . import api, export
+    from .sgd import compile_sgd
+    from .train import load_params
+
+    net = _net(args, args.sizes or args.sizes_default)
+    if any(not sp.sympify(n).is_Integer for n in net.sizes):
+        raise ValueError("export needs integer --sizes (the batch stays symbolic)")
+    kind = args.kernel or ("predict" if args.format == "onnx" else "epoch")
+    loss = _loss(args)
+    if args.format == "onnx" and kind == "epoch":
+        raise ValueError("ONNX holds a forward pass or a gradient, not a training epoch; "
+                         "use --kernel predict or grad")
+    params = load_params(args.params, net) if args.params else None
+    if args.format == "onnx" and kind == "predict" and params is None:
+        raise ValueError("an ONNX model of the forward pass stores its weights: give --params")
+    if kind == "predict":
+        obj = api.compile([net.output_expr], [net.X, *net.params], dtype=args.dtype)
+    elif kind == "grad":
+        obj = api.compile_grad(net.risk(loss, args.lam), net.params,
+                               [net.X, net.labels(loss), *net.params], dtype=args.dtype)
+    else:
+        obj = compile_sgd(net.risk(loss, args.lam), net.params, net.X, net.labels(loss),
+                          dtype=args.dtype)
+    if args.format == "c":
+        written = list(export.export_c(obj, args.out, args.name))
+    elif args.format == "library":
+        so = export.export_library(obj, args.out, args.name, triple=args.triple, cpu=args.cpu)
+        written = [so, so.with_suffix(".h")]
+    else:
+        values = None if params is None else [params[str(p)] for p in net.params]
+        written = [export.export_onnx(net if kind == "predict" else obj, args.out,
+                                      values if kind == "predict" else None,
+                                      dtype=args.dtype)]
+    print(f"{kind} of the {_describe(net)} -> " + ", ".join(str(w) for w in written))
     return 0
 
 

@@ -261,3 +261,56 @@ def test_a_name_that_is_not_a_c_identifier_is_refused():
         c_export(symnet.compile([x + 1], [x]), "not-a-name")
     with pytest.raises(TypeError, match="Kernel or an SGD"):
         c_export(lambda v: v, "f")
+
+
+def _readme_blocks(lang: str) -> list[str]:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Export\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{lang}\n(.*?)```", section, flags=re.S)
+
+
+def test_the_readme_c_program_trains_the_digits_like_compile_sgd(tmp_path, monkeypatch):
+    from symnet.cli import main
+
+    (py,), (c_prog,) = _readme_blocks("python"), _readme_blocks("c")
+    assert len(c_prog.strip().splitlines()) <= 17
+    monkeypatch.chdir(tmp_path)
+    exec(compile(py, "README.md", "exec"), {})
+    assert main(["export", "c", "-o", "digits"]) == 0
+    (tmp_path / "train.c").write_text(c_prog)
+    subprocess.run([CC, *STRICT, "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                    "train.c", "digits.c", "-o", "train", "-lm"], check=True,
+                   capture_output=True, text=True)
+    run = subprocess.run(["./train"], capture_output=True, text=True, check=True)
+    c_losses = [float(line.split()[-1]) for line in run.stdout.splitlines()]
+    assert len(c_losses) == 15 and c_losses[-1] < 0.5 * c_losses[0]
+    X, y = load_digits()
+    net = MLP([64, 32, 10], "logistic")
+    sgd = compile_sgd(net.risk(lam=1e-4), net.params, net.X, net.labels())
+    params = [np.ascontiguousarray(v) for v in init_params(net, 0).values()]
+    want = [sgd.epoch(X.T, y, np.arange(len(y)), 1, 0.1, params) for _ in range(3)]
+    # The program prints 6 decimals.
+    assert np.allclose(c_losses[:3], want, rtol=0, atol=6e-7)
+
+
+def test_the_export_command_writes_each_format_and_names_bad_requests(tmp_path, capsys):
+    from symnet.cli import main
+
+    assert main(["export", "c", "-o", str(tmp_path / "g"), "--kernel", "grad", "--sizes",
+                 "4,3,2", "--activation", "relu"]) == 0
+    assert "grad of the 4-3-2 network" in capsys.readouterr().out
+    header = (tmp_path / "g.h").read_text()
+    assert "int g(const double *restrict X, const double *restrict Y" in header
+    assert main(["export", "library", "-o", str(tmp_path / "p"), "--kernel", "predict",
+                 "--sizes", "4,3,2", "--dtype", "float32"]) == 0
+    assert (tmp_path / "p.so").is_file() and "float *restrict" in (tmp_path / "p.h").read_text()
+    capsys.readouterr()
+    assert main(["export", "onnx", "-o", str(tmp_path / "m"), "--sizes", "4,3,2"]) == 1
+    assert "give --params" in capsys.readouterr().err
+    assert main(["export", "onnx", "-o", str(tmp_path / "m"), "--kernel", "epoch"]) == 1
+    assert "not a training epoch" in capsys.readouterr().err
+    assert main(["export", "c", "-o", str(tmp_path / "x"), "--name", "not-c"]) == 1
+    assert "C identifier" in capsys.readouterr().err

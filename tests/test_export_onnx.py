@@ -168,3 +168,20 @@ def test_every_registry_row_runs_or_is_refused_by_name(dtype):
                            atol=atol, equal_nan=True), row.name
     assert refused == REFUSED
     assert no_kernel <= (ORT_FLOAT_ONLY if dtype == "float64" else set()), no_kernel
+
+
+def test_the_export_command_stores_trained_weights(tmp_path, capsys):
+    from symnet.cli import main
+    from symnet.train import init_params, save_params
+
+    net = MLP([64, 32, 10], "logistic")
+    params = init_params(net, 3)
+    save_params(tmp_path / "p.npz", net, params)
+    assert main(["export", "onnx", "-o", str(tmp_path / "m"), "--params",
+                 str(tmp_path / "p.npz")]) == 0
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    X = np.random.default_rng(0).uniform(0, 1, (64, 5))
+    (got,) = _run(model, {"X": X})
+    k = symnet.compile([net.output_expr], [net.X, *net.params])
+    (want,) = k(X, *[params[str(p)] for p in net.params])
+    assert _rel(got, want) < 1e-10
