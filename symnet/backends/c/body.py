@@ -8,8 +8,8 @@ import re
 import numpy as np
 import sympy as sp
 
-from ... import registry
 from ...errors import UnsupportedError
+from ...registry.walk import BodyWalker
 
 __all__ = ["CBody", "CBuilder", "Lines", "helpers_used", "literal"]
 
@@ -188,26 +188,17 @@ class CBuilder:
         return "1" if value else "0"
 
 
-class CBody:
+class CBody(BodyWalker):
     """A scalar SymPy body -> C statements and the name of its value (memoized
     per subexpression; ``env`` maps body variables to C names)."""
 
+    backend = "C export"
+
     def __init__(self, lines: Lines, env: dict[sp.Symbol, str], dims: dict[sp.Symbol, str]):
-        self.lines, self.env, self.dims = lines, dict(env), dims
-        self.memo: dict[sp.Expr, str] = {}
-        self.builder = CBuilder(lines)
+        super().__init__(CBuilder(lines), env)
+        self.lines, self.dims = lines, dims
 
-    def __call__(self, e: sp.Expr) -> str:
-        hit = self.env.get(e)
-        if hit is None:
-            hit = self.memo.get(e)
-        if hit is not None:
-            return hit
-        out = self._emit(e)
-        self.memo[e] = out
-        return out
-
-    def _emit(self, e: sp.Expr) -> str:
+    def leaf(self, e: sp.Expr) -> str | None:
         if e.is_number:
             try:
                 return literal(float(e), self.lines.ctype)
@@ -215,12 +206,7 @@ class CBody:
                 raise UnsupportedError(f"C export: {e} is not a real constant") from None
         if e in self.dims:
             return f"(({self.lines.ctype}){self.dims[e]})"
-        if e.is_Symbol:
-            raise KeyError(f"C export: no value for {e}")
-        row = registry.lookup(type(e))
-        if row is None:
-            raise UnsupportedError(f"C export: no C form for {type(e).__name__} in {e}")
-        return row.llvm(self.builder, e, self)
+        return None
 
 
 def helpers_used(calls: set[str], ctype: str) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sympy as sp
 from llvmlite import ir
 
-from ... import registry
 from ...errors import UnsupportedError
+from ...registry.walk import BodyWalker
 from .irutil import Ctx
 
 __all__ = ["BodyEmitter", "Builder"]
@@ -70,29 +70,17 @@ class Builder:
         return ir.Constant(ir.IntType(1), int(value))
 
 
-class BodyEmitter:
+class BodyEmitter(BodyWalker):
     """Emit a scalar SymPy body as LLVM IR (memoized per subexpression)."""
 
+    backend = "llvm backend"
+
     def __init__(self, ctx: Ctx, env: dict[sp.Symbol, ir.Value]):
+        super().__init__(Builder(ctx), env)
         self.ctx = ctx
-        self.env = env
-        self.memo: dict[sp.Expr, ir.Value] = {}
-        self.builder = Builder(ctx)
 
-    def __call__(self, e: sp.Expr) -> ir.Value:
-        hit = self.env.get(e)
-        if hit is None:
-            hit = self.memo.get(e)
-        if hit is not None:
-            return hit
-        out = self._emit(e)
-        self.memo[e] = out
-        return out
-
-    def _emit(self, e: sp.Expr) -> ir.Value:
+    def leaf(self, e: sp.Expr) -> ir.Value | None:
         c = self.ctx
-        if e.is_Number:
-            return c.const(float(e))
         if e.is_number:
             # A constant expression (pi, E, 2/sqrt(pi), ...): rounded once, as a whole.
             try:
@@ -101,9 +89,4 @@ class BodyEmitter:
                 raise UnsupportedError(f"llvm backend: {e} is not a real constant") from None
         if e in c.dims:
             return c.b.sitofp(c.dims[e], c.elem)
-        if e.is_Symbol:
-            raise KeyError(f"llvm backend: no value for {e}")
-        row = registry.lookup(type(e))
-        if row is None:
-            raise UnsupportedError(f"llvm backend: no emitter for {type(e).__name__} in {e}")
-        return row.llvm(self.builder, e, self)
+        return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ... import registry
 from ...errors import UnsupportedError
+from ...registry.walk import BodyWalker
 
 __all__ = ["Graph", "OnnxBody", "OnnxBuilder"]
 
@@ -160,26 +160,17 @@ class OnnxBuilder:
         return self.g.const(bool(value), np.bool_)
 
 
-class OnnxBody:
+class OnnxBody(BodyWalker):
     """A scalar SymPy body -> ONNX nodes (memoized per subexpression); ``env``
     maps body variables to tensors, ``dims`` dimension symbols to scalar tensors."""
 
+    backend = "ONNX export"
+
     def __init__(self, g: Graph, env: dict, dims):
-        self.g, self.env, self.dims = g, dict(env), dims
-        self.memo: dict[sp.Expr, str] = {}
-        self.builder = OnnxBuilder(g)
+        super().__init__(OnnxBuilder(g), env)
+        self.g, self.dims = g, dims
 
-    def __call__(self, e: sp.Expr) -> str:
-        hit = self.env.get(e)
-        if hit is None:
-            hit = self.memo.get(e)
-        if hit is not None:
-            return hit
-        out = self._emit(e)
-        self.memo[e] = out
-        return out
-
-    def _emit(self, e: sp.Expr) -> str:
+    def leaf(self, e: sp.Expr) -> str | None:
         if e.is_number:
             try:
                 return self.g.const(float(e))
@@ -187,12 +178,12 @@ class OnnxBody:
                 raise UnsupportedError(f"ONNX export: {e} is not a real constant") from None
         if e.is_Symbol and e in self.dims.known:
             return self.dims.value(e)
-        if e.is_Symbol:
-            raise KeyError(f"ONNX export: no value for {e}")
-        row = registry.lookup(type(e))
-        if row is None:
-            raise UnsupportedError(f"ONNX export: no ONNX form for {type(e).__name__} in {e}")
+        return None
+
+    def __call__(self, e: sp.Expr) -> str:
         try:
-            return row.llvm(self.builder, e, self)
+            return super().__call__(e)
         except UnsupportedError as exc:
+            if "needed by" in str(exc) or e.is_Atom:
+                raise
             raise UnsupportedError(f"{exc} (needed by {type(e).__name__} in {e})") from None
