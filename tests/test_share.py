@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import sympy as sp
 from netcase import flatten_reference, random_problem, rel_err
 from reference import risk_and_grads
 
@@ -79,3 +80,21 @@ def test_a_shared_module_is_generated_the_same_way_twice():
     again = symnet.compile_grad(R, net.params, ins, backend="llvm").llvm_ir
     assert first == again
     assert len(re.findall(r"^define ", first, flags=re.M)) > 3
+
+
+def test_bodies_with_common_subexpressions_compile_on_every_backend():
+    # emit_group names CSE temporaries after creating the body walk: the walk
+    # must see them (regression: a copied environment raised KeyError _c0).
+    x, y = sp.symbols("x y")
+    e = sp.exp(x * y) * sp.sin(sp.exp(x * y) + y) + sp.exp(x * y) ** 2 / (1 + y ** 2)
+    pts = (np.linspace(-1, 1, 7), np.linspace(0.5, 2, 7))
+    want = np.exp(pts[0] * pts[1]) * np.sin(np.exp(pts[0] * pts[1]) + pts[1]) \
+        + np.exp(pts[0] * pts[1]) ** 2 / (1 + pts[1] ** 2)
+    for backend in ("numpy", "llvm"):
+        (got,) = symnet.compile([e], [x, y], backend=backend)(*pts)
+        assert np.allclose(got, want, rtol=1e-13), backend
+    A = sp.MatrixSymbol("A", 3, 4)
+    k = symnet.compile([sp.HadamardProduct(A.applyfunc(sp.exp), A.applyfunc(sp.exp))
+                        .applyfunc(lambda v: v)], [A], backend="llvm")
+    M = np.random.default_rng(0).standard_normal((3, 4))
+    assert np.allclose(k(M)[0], np.exp(M) ** 2, rtol=1e-13)
