@@ -34,7 +34,7 @@ class BodyWalker:
 
     def __init__(self, builder: Any, env: dict):
         self.builder = builder
-        self.env = dict(env)
+        self.env = env  # shared: a caller may add CSE temporaries after creating the walk
         self.memo: dict[sp.Expr, Any] = {}
 
     def leaf(self, e: sp.Expr) -> Any:
