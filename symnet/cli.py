@@ -9,19 +9,17 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
 
 from . import backends, registry
 from .data import DataError, load_array_file, load_digits, reference_split
-from .nn import LOSSES, MLP, OUTPUTS
+from .nn import DEFAULT_LOSS, LOSSES, MLP, OUTPUTS
 
 __all__ = ["SHOW_STAGES", "main"]
 
-#: Loss used when --loss is not given, per output layer.
-DEFAULT_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
-                "linear": "squared_error"}
 DEFAULT_EPOCHS = 15
 _IDENT = re.compile(r"[A-Za-z_]\w*\Z")
 _MAX_MESSAGE = 400
@@ -119,8 +117,8 @@ def _model_options(symbolic: bool) -> argparse.ArgumentParser:
     g.add_argument("--activation", type=_activations, default="logistic",
                    help="hidden activation, or one per hidden layer comma separated "
                    f"({', '.join(registry.activation_names())}; default logistic)")
-    g.add_argument("--output", choices=OUTPUTS, default="softmax",
-                   help="output layer (default softmax)")
+    g.add_argument("--output", choices=OUTPUTS, default=None,
+                   help="output layer (default softmax; linear for a regression)")
     g.add_argument("--loss", choices=list(LOSSES), default=None,
                    help="loss (default: cross_entropy for softmax, binary_cross_entropy for "
                    "logistic, squared_error for linear outputs)")
@@ -170,14 +168,31 @@ def _build_parser() -> argparse.ArgumentParser:
                    "(default 5)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--data", metavar="FILE", default=None,
-                   help="CSV (last column = integer label) or NPZ (arrays X, y) file instead "
-                   "of the bundled digits")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="CSV/TSV (last column = label or target; delimiter sniffed) or NPZ "
+                   "(arrays X, y) file instead of the bundled digits")
+    t.add_argument("--task", choices=["classification", "regression"], default=None,
+                   help="default: inferred from the targets (whole numbers >= 0 with few "
+                   "distinct values: classification), and said in the output")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is shown only when stderr is a terminal)")
     t.add_argument("--plot", metavar="PNG", default=None,
                    help="write the training curves to this PNG (needs matplotlib)")
     t.add_argument("--save", metavar="NPZ", default=None,
                    help="write the trained parameters to this .npz file")
     t.set_defaults(run=_cmd_train)
+
+    pr = sub.add_parser(
+        "predict", help="predict with a model saved by `symnet train --save`",
+        description="Load a model saved by `symnet train --save` and print one prediction "
+        "per sample of --data (a class index, or the output values of a regression). When "
+        "the file has one column more than the network's inputs, the last column is taken "
+        "as the labels or targets and the accuracy (or mean squared error) is reported.")
+    pr.add_argument("model", metavar="MODEL", help="the .npz file written by --save")
+    pr.add_argument("--data", metavar="FILE", required=True,
+                    help="CSV/TSV of samples (one per line), or NPZ with X (and y)")
+    pr.add_argument("--backend", choices=list(backends.BACKENDS), default="llvm",
+                    help="code generator (default llvm)")
+    pr.set_defaults(run=_cmd_predict)
 
     g = sub.add_parser(
         "grad", parents=[_model_options(True)],
@@ -254,11 +269,17 @@ def _version() -> str:
 def _net(args: argparse.Namespace, sizes: Sequence[sp.Expr]) -> MLP:
     if getattr(args, "symbolic", False):
         sizes = [sp.Symbol(f"n{i}", integer=True, positive=True) for i in range(len(sizes))]
-    return MLP(list(sizes), args.activation, output=args.output, pieces=args.pieces)
+    return MLP(list(sizes), args.activation, output=_output(args), pieces=args.pieces)
+
+
+def _output(args: argparse.Namespace) -> str:
+    if args.output is not None:
+        return args.output
+    return "linear" if getattr(args, "task", None) == "regression" else "softmax"
 
 
 def _loss(args: argparse.Namespace) -> str:
-    return args.loss or DEFAULT_LOSS[args.output]
+    return args.loss or DEFAULT_LOSS[_output(args)]
 
 
 def _describe(net: MLP) -> str:
@@ -278,40 +299,85 @@ def _emit_fn(progress: bool) -> Callable[[str], None]:
     return lambda line: print(line, flush=True)
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import accuracy, fit, save_params, training_sgd
-
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
+def _check_plot_path(path: str) -> None:
+    """Fail before training, not after, when the plot cannot be written."""
+    if importlib.util.find_spec("matplotlib") is None:
         raise ImportError("--plot needs matplotlib: pip install symnet[plot]")
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(2, "no such folder for --plot", str(parent))
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(13, "cannot write the --plot file here", str(parent))
+
+
+def _train_data(args: argparse.Namespace):
+    """(X, y, source, task, how the task was chosen)."""
+    if args.data:
+        from .data import infer_task
+
+        if args.task is not None:
+            X, y = load_array_file(args.data, task=args.task)
+            return X, y, args.data, args.task, "--task"
+        X, y = load_array_file(args.data, task="regression")
+        task = infer_task(y)
+        if task == "classification":  # whole numbers >= 0: class indices
+            y = y.astype(np.int64)
+        return X, y, args.data, task, "inferred from the targets; --task to choose"
+    X, y = load_digits()
+    if args.task == "regression":
+        raise ValueError("the bundled digits are a classification; give --data for a "
+                         "regression")
+    return X, y, "bundled digits", "classification", "the bundled digits"
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import accuracy, fit, r2_score, save_params, training_sgd
+    from .train import mean_squared_error as mse
+
+    if args.plot:
+        _check_plot_path(args.plot)
     if args.sizes is not None and args.hidden is not None:
         raise ValueError("give --sizes or --hidden, not both")
-    if args.data:
-        X, y = load_array_file(args.data)
-        source = args.data
+    X, y, source, task, how = _train_data(args)
+    args.task = task
+    if task == "classification":
+        n_out = int(y.max()) + 1
+        if n_out < 2:
+            raise DataError(f"{source}: every label is {int(y.max())}; need at least two "
+                            "classes")
+        if _output(args) == "linear":
+            raise ValueError("a linear output layer is a regression; use --task regression or "
+                             "--output softmax")
     else:
-        X, y = load_digits()
-        source = "bundled digits"
-    n_classes = int(y.max()) + 1
-    if n_classes < 2:
-        raise DataError(f"{source}: every label is {int(y.max())}; need at least two classes")
+        n_out = 1
+        if _output(args) != "linear":
+            raise ValueError(f"a regression needs a linear output layer, not --output "
+                             f"{args.output}")
     X_tr, y_tr, X_va, y_va = reference_split(X, y)
     if args.sizes is not None:
         sizes = [int(s) for s in args.sizes]
-        if sizes[0] != X.shape[1] or sizes[-1] != n_classes:
+        if sizes[0] != X.shape[1] or sizes[-1] != n_out:
+            what = f"{n_out} classes" if task == "classification" else "1 target"
             raise ValueError(f"--sizes {','.join(map(str, sizes))} does not fit the data "
-                             f"({X.shape[1]} features, {n_classes} classes); use "
-                             f"--sizes {X.shape[1]},...,{n_classes} or --hidden")
+                             f"({X.shape[1]} features, {what}); use "
+                             f"--sizes {X.shape[1]},...,{n_out} or --hidden")
     else:
         hidden = [32] if args.hidden is None else [int(s) for s in args.hidden]
-        sizes = [X.shape[1], *hidden, n_classes]
+        sizes = [X.shape[1], *hidden, n_out]
     net = _net(args, sizes)
     loss = _loss(args)
-    progress = not args.no_progress
+    # One stream for the table and the bar: the bar only on a terminal (tqdm's
+    # advice), so output redirected to a file holds the table alone.
+    progress = not args.no_progress and sys.stderr.isatty()
     emit = _emit_fn(progress)
+    emit(f"task: {task} ({how})")
     if args.method == "sgd":
         algo = "Algorithm 4.1" if args.batch_size == 1 else "minibatch SGD"
         emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, alpha={args.alpha:g}, "
              f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
+        if args.batch_size > len(y_tr):
+            emit(f"note: --batch-size {args.batch_size} exceeds the {len(y_tr)} training "
+                 "samples; every epoch is one full batch")
     else:
         extra = (f", {args.curvature} curvature, damping {args.damping:g}"
                  if args.method == "newton-cg" else "")
@@ -323,8 +389,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size)
         emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
     step = "epoch" if args.method == "sgd" else "iter"
-    emit(f"{step:>5}  {'train loss':>10}  {'val loss':>10}  {'val error':>9}  "
-         f"{'seconds':>7}")
+    err = "val error" if task == "classification" else "val mse"
+    emit(f"{step:>5}  {'train loss':>10}  {'val loss':>10}  {err:>9}  {'seconds':>7}")
 
     def report(history) -> None:
         r = history.row(-1)
@@ -340,17 +406,53 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if result.stopped_early:
         emit(f"stopped early after {step} {len(result.history)}: no lower validation error "
              f"for {args.patience} {step}s")
-    acc = accuracy(net, result.params, X_va, y_va, backend=args.backend, dtype=args.dtype)
-    correct = round(acc * len(y_va))
-    emit(f"validation accuracy: {100 * acc:.2f}% ({correct}/{len(y_va)}) with the parameters "
-         f"of {'epoch' if step == 'epoch' else 'iteration'} {result.best_epoch}; "
-         f"total {total:.1f} s")
+    which = (f"with the parameters of {'epoch' if step == 'epoch' else 'iteration'} "
+             f"{result.best_epoch}; total {total:.1f} s")
+    kw = {"backend": args.backend, "dtype": args.dtype}
+    if task == "classification":
+        acc = accuracy(net, result.params, X_va, y_va, **kw)
+        emit(f"validation accuracy: {100 * acc:.2f}% ({round(acc * len(y_va))}/{len(y_va)}) "
+             + which)
+    else:
+        emit(f"validation mean squared error: {mse(net, result.params, X_va, y_va, **kw):.6g}, "
+             f"R^2 {r2_score(net, result.params, X_va, y_va, **kw):.4f} " + which)
     if args.save:
         emit(f"saved parameters to {save_params(args.save, net, result.params)}")
     if args.plot:
         from .train import plot_history
 
         emit(f"saved training curves to {plot_history(result.history, args.plot)}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .data import read_table
+    from .train import load_model, predict
+
+    net, params = load_model(args.model)
+    n_in = int(net.sizes[0])
+    path = Path(args.data)
+    if path.suffix.lower() == ".npz":
+        X, y = load_array_file(path, task=net.task)
+    else:
+        table = read_table(path)
+        if table.shape[1] not in (n_in, n_in + 1):
+            raise DataError(f"{path}: {table.shape[1]} columns, but the model takes {n_in} "
+                            f"features (and optionally a last column of labels or targets)")
+        X = np.ascontiguousarray(table[:, :n_in])
+        y = table[:, n_in] if table.shape[1] == n_in + 1 else None
+    pred = predict(net, params, X, backend=args.backend)
+    for row in np.atleast_1d(pred):
+        print(" ".join(f"{v:.10g}" for v in np.atleast_1d(row)) if net.task == "regression"
+              else int(row))
+    if y is not None:
+        if net.task == "classification":
+            acc = float(np.mean(pred == np.asarray(y).astype(np.int64)))
+            print(f"accuracy: {100 * acc:.2f}% ({round(acc * len(pred))}/{len(pred)})",
+                  file=sys.stderr)
+        else:
+            mse = float(np.mean((pred - np.asarray(y, np.float64).reshape(pred.shape)) ** 2))
+            print(f"mean squared error: {mse:.6g}", file=sys.stderr)
     return 0
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["DataError", "load_array_file", "load_digits", "reference_split"]
+__all__ = ["DataError", "infer_task", "load_array_file", "load_digits", "read_table",
+           "reference_split"]
 
 #: Samples in the bundled digits set and in its reference training part.
 DIGITS_SAMPLES = 1797
@@ -63,14 +64,18 @@ def reference_split(X: np.ndarray, y: np.ndarray, *, train_fraction: float = 0.8
     return X[tr], y[tr], X[va], y[va]
 
 
-def load_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read features X (n, d) float64 and integer labels y (n,) from a CSV or NPZ file.
+def load_array_file(path: str | Path, task: str | None = "classification"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Read features X (n, d) float64 and targets y (n,) from a CSV/TSV or NPZ file.
 
-    CSV: comma separated, one sample per line, the last column is the
-    integer class label and all other columns are features; a header line
-    is optional (detected when its cells are not all numbers). NPZ: arrays
-    ``X`` (n, d) and ``y`` (n,). Labels must be integers >= 0 (class
-    indices). Problems raise :class:`DataError` with a one-line message.
+    Text: one sample per line, the last column is the target and all other
+    columns are features; the delimiter (comma, tab, semicolon or spaces)
+    is sniffed, and a header line is optional (detected when its cells are
+    not all numbers). NPZ: arrays ``X`` (n, d) and ``y`` (n,).
+    ``task="classification"``: labels must be integers >= 0 (class indices,
+    returned as int64); ``"regression"``: any finite numbers (float64);
+    ``None``: whichever :func:`infer_task` says. Problems raise
+    :class:`DataError` with a one-line message.
 
     >>> import tempfile, os
     >>> d = tempfile.mkdtemp()
@@ -79,7 +84,12 @@ def load_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     >>> X, y = load_array_file(p)
     >>> X.tolist(), y.tolist()
     ([[0.5, 1.0], [2.0, 3.0]], [0, 1])
+    >>> _ = open(p, "w").write("x1\\tprice\\n0.5\\t1.25\\n2\\t3.5\\n")
+    >>> load_array_file(p, task=None)[1].tolist()
+    [1.25, 3.5]
     """
+    if task not in (None, "classification", "regression"):
+        raise ValueError(f"task must be 'classification', 'regression' or None, got {task!r}")
     path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(4)
@@ -87,7 +97,38 @@ def load_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         X, y = _read_npz(path)
     else:
         X, y = _read_csv(path)
+    task = task or infer_task(y)
+    if task == "classification":
+        return X, _check_labels(y, path)
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{path}: targets must be numbers, got dtype {y.dtype}")
+    y = y.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise DataError(f"{path}: target {y[bad[0]].item()!r} of sample {bad[0]} is not finite")
     return X, y
+
+
+def infer_task(y) -> str:
+    """``"classification"`` when every target is a whole number >= 0 and there
+    are at most half as many distinct values as samples (and at most 1000),
+    else ``"regression"``.
+
+    >>> infer_task([0, 2, 1, 1]), infer_task([0.5, 1.25, 3.0])
+    ('classification', 'regression')
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "b":
+        return "classification"
+    if y.dtype.kind not in "iuf" or y.size == 0:
+        return "classification"
+    yf = y.astype(np.float64)
+    whole = bool(np.all(np.isfinite(yf)) and np.all(yf == np.round(yf)) and yf.min() >= 0)
+    distinct = np.unique(yf).size
+    if whole and (distinct <= max(2, y.size // 2) and distinct <= 1000):
+        return "classification"
+    return "regression"
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +161,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         i, j = bad[0]
         raise DataError(f"{path}: X[{i}, {j}] is {X[i, j]}; NaN and infinite values are not "
                         "allowed")
-    return X, _check_labels(y, path)
+    return X, y
 
 
 def _check_labels(y: np.ndarray, path: Path) -> np.ndarray:
@@ -131,7 +172,8 @@ def _check_labels(y: np.ndarray, path: Path) -> np.ndarray:
     if y.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if bad.size:
-            raise DataError(f"{path}: label {y[bad[0]]!r} of sample {bad[0]} is not an integer")
+            raise DataError(f"{path}: label {y[bad[0]].item()!r} of sample {bad[0]} is not an "
+                            "integer")
     y = y.astype(np.int64)
     if y.size and y.min() < 0:
         i = int(np.argmin(y))
@@ -147,13 +189,34 @@ def _number(cell: str) -> float | None:
         return None
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _delimiter(text: str) -> str:
+    """The column delimiter of a text table: comma, tab, semicolon or spaces."""
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t; ").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(path: str | Path) -> np.ndarray:
+    """Every column of a CSV/TSV file as a float64 (n, columns) matrix (delimiter
+    sniffed, optional header line skipped, every cell a finite number).
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.tsv")
+    >>> _ = open(p, "w").write("a\\tb\\n1\\t2\\n3\\t4\\n")
+    >>> read_table(p).tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text (CSV) file") from None
-    rows = [(n, [c.strip() for c in row])
-            for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+    delim = _delimiter(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delim, skipinitialspace=delim == " ")
+    rows = [(n, [c.strip() for c in row if delim != " " or c.strip()])
+            for n, row in enumerate(reader, start=1)
             if any(c.strip() for c in row)]
     if not rows:
         raise DataError(f"{path}: the file is empty")
@@ -162,29 +225,27 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if not rows:
             raise DataError(f"{path}: the file has a header line but no data")
     width = len(rows[0][1])
-    if width < 2:
-        raise DataError(f"{path}: line {rows[0][0]} has {width} column; need at least one "
-                        "feature column and a label column")
-    X = np.empty((len(rows), width - 1))
-    y = np.empty(len(rows), dtype=np.int64)
+    out = np.empty((len(rows), width))
     for k, (line, cells) in enumerate(rows):
         if len(cells) != width:
             raise DataError(f"{path}: line {line} has {len(cells)} columns, expected {width}")
-        for j, cell in enumerate(cells[:-1]):
+        for j, cell in enumerate(cells):
             v = _number(cell)
-            if v is None:
-                raise DataError(f"{path}: line {line}, column {j + 1}: {cell!r} is not a number")
+            last = j == width - 1 and width > 1
+            if v is None or (last and not math.isfinite(v)):
+                what = (f"target {cell!r} is not a finite number (the last column holds the "
+                        "label or target)") if last else f"column {j + 1}: {cell!r} is not a number"
+                raise DataError(f"{path}: line {line}{':' if last else ','} {what}")
             if not math.isfinite(v):
                 raise DataError(f"{path}: line {line}, column {j + 1}: {cell!r}; NaN and "
                                 "infinite values are not allowed")
-            X[k, j] = v
-        label = cells[-1]
-        v = _number(label)
-        if v is None or not math.isfinite(v) or v != round(v):
-            raise DataError(f"{path}: line {line}: label {label!r} is not an integer (the last "
-                            "column holds integer class labels)")
-        if v < 0:
-            raise DataError(f"{path}: line {line}: label {label!r} is negative; labels are "
-                            "class indices 0, 1, ...")
-        y[k] = int(v)
-    return X, y
+            out[k, j] = v
+    return out
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    table = read_table(path)
+    if table.shape[1] < 2:
+        raise DataError(f"{path}: line 1 has {table.shape[1]} column; need at least one "
+                        "feature column and a label column")
+    return np.ascontiguousarray(table[:, :-1]), table[:, -1].copy()

@@ -10,6 +10,7 @@ import sympy as sp
 from . import ops, registry
 
 __all__ = [
+    "DEFAULT_LOSS",
     "LOSSES",
     "OUTPUTS",
     "Layer",
@@ -84,6 +85,11 @@ LOSSES = {
 }
 
 OUTPUTS = ("softmax", "logistic", "linear")
+
+#: The loss each output layer trains with unless one is given: the loss
+#: follows the output layer everywhere (``MLP.risk``, ``fit``, the CLI).
+DEFAULT_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
+                "linear": "squared_error"}
 
 
 @dataclass
@@ -202,10 +208,22 @@ class MLP:
     def weights(self) -> list[sp.MatrixSymbol]:
         return [W for layer in self.layers for W in layer.weights]
 
-    def labels(self, loss: str = "cross_entropy") -> sp.MatrixSymbol:
+    @property
+    def default_loss(self) -> str:
+        """The output layer's loss (:data:`DEFAULT_LOSS`): cross-entropy for
+        softmax, binary cross-entropy for logistic, squared error for linear."""
+        return DEFAULT_LOSS[self.output]
+
+    @property
+    def task(self) -> str:
+        """``"regression"`` for a linear output layer, else ``"classification"``."""
+        return "regression" if self.output == "linear" else "classification"
+
+    def labels(self, loss: str | None = None) -> sp.MatrixSymbol:
         """The label matrix Y: one-hot columns for cross-entropy, entries in
         [0, 1] for binary cross-entropy, any numbers otherwise (see
-        :mod:`symnet.targets`)."""
+        :mod:`symnet.targets`); ``loss`` defaults to the output layer's."""
+        loss = loss or self.default_loss
         shape = (self.sizes[-1], self.batch)
         if loss == "cross_entropy":
             return ops.OneHot("Y", *shape)
@@ -213,13 +231,14 @@ class MLP:
             return ops.BinaryLabels("Y", *shape)
         return sp.MatrixSymbol("Y", *shape)
 
-    def loss(self, loss: str = "cross_entropy") -> sp.Expr:
-        """Mean loss over the batch."""
+    def loss(self, loss: str | None = None) -> sp.Expr:
+        """Mean loss over the batch (default: the output layer's loss)."""
+        loss = loss or self.default_loss
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
         return LOSSES[loss](self.output_expr, self.labels(loss))
 
-    def risk(self, loss: str = "cross_entropy", lam=None) -> sp.Expr:
+    def risk(self, loss: str | None = None, lam=None) -> sp.Expr:
         """Structural risk: mean loss + (lambda/2) sum ||W||_F^2 (eq. 4.35).
 
         ``lam`` is a number or a symbol (default: the symbol lambda).

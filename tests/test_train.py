@@ -71,8 +71,8 @@ def test_csv_with_and_without_header(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ("1,2,0\n1,nan,1\n", "line 2, column 2.*NaN"),
     ("1,2,0\n1,inf,1\n", "NaN and infinite"),
-    ("1,2,0\n1,2,cat\n", "line 2: label 'cat' is not an integer"),
-    ("1,2,0\n1,2,1.5\n", "label '1.5' is not an integer"),
+    ("1,2,0\n1,2,cat\n", "line 2: target 'cat' is not a finite number"),
+    ("1,2,0\n1,2,1.5\n", "label 1.5 of sample 1 is not an integer"),
     ("1,2,0\n1,2,-1\n", "negative"),
     ("1,2,0\n1,x,1\n", "'x' is not a number"),
     ("1,2,0\n1,2\n", "line 2 has 2 columns, expected 3"),

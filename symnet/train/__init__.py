@@ -12,9 +12,9 @@ from .fit import EVAL_BLOCK, _eval_blocks, _evaluate, fit
 from .history import FitResult, History
 from .kernels import _eval_kernel, _predict_kernel, training_kernel, training_sgd
 from .params import Params, init_params
-from .persist import load_params, model_hash, save_params
+from .persist import load_model, load_params, model_hash, save_params
 from .plot import plot_history
-from .predict import accuracy, predict
+from .predict import accuracy, mean_squared_error, predict, predict_proba, r2_score
 from .schedules import Schedule, inverse_time_decay, step_decay
 
 __all__ = [
@@ -28,10 +28,14 @@ __all__ = [
     "fit",
     "init_params",
     "inverse_time_decay",
+    "load_model",
     "load_params",
     "model_hash",
     "plot_history",
+    "mean_squared_error",
     "predict",
+    "predict_proba",
+    "r2_score",
     "save_params",
     "step_decay",
     "training_kernel",

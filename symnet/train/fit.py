@@ -38,18 +38,23 @@ def _eval_blocks(X: np.ndarray, T: np.ndarray, backend: str) -> list[tuple[np.nd
             for s in range(0, X.shape[1], EVAL_BLOCK)]
 
 
-def _evaluate(kernel: Kernel, blocks: list[tuple[np.ndarray, ...]], classes: np.ndarray,
-              params: list[np.ndarray]) -> tuple[float, float]:
-    """Mean loss and error rate over a data set's blocks; ``classes`` are its targets'."""
-    if len(blocks) == 1:
-        loss, out = kernel(*blocks[0], *params)
-        return float(loss), float(np.mean(_classes(out) != classes))
-    total, predicted = 0.0, []
+def _evaluate(kernel: Kernel, blocks: list[tuple[np.ndarray, ...]], reference: np.ndarray,
+              params: list[np.ndarray], regression: bool = False) -> tuple[float, float]:
+    """Mean loss and error over a data set's blocks: the error rate against the
+    class indices ``reference`` (classification), or the mean squared error
+    of the outputs against the targets ``reference`` (regression)."""
+    total, wrong, start = 0.0, 0.0, 0
     for X, T in blocks:
         loss, out = kernel(X, T, *params)
         total += float(loss) * X.shape[1]
-        predicted.append(_classes(out))
-    return total / classes.shape[0], float(np.mean(np.concatenate(predicted) != classes))
+        if regression:
+            wrong += float(np.sum((np.asarray(out, np.float64) - T) ** 2)) / T.shape[0]
+        else:
+            wrong += float(np.sum(_classes(out) != reference[start:start + X.shape[1]]))
+        start += X.shape[1]
+        if len(blocks) == 1:  # the kernel's own mean, not re-rounded by * n / n
+            return float(loss), wrong / start
+    return total / start, wrong / start
 
 
 def _non_finite(train_loss: float, val_loss: float, params: list[np.ndarray],
@@ -65,10 +70,10 @@ def _non_finite(train_loss: float, val_loss: float, params: list[np.ndarray],
     return None
 
 
-def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
+def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str | None = None,
         lam: float = 1e-4, alpha: float = 0.1, epochs: int = 30, batch_size: int = 1,
         patience: int | None = 5, seed: int = 0, schedule: Schedule | None = None,
-        backend: str = "numpy", dtype: str = "float64", progress: bool = True,
+        backend: str = "llvm", dtype: str = "float64", progress: bool = True,
         callback: Callable[[History], None] | None = None,
         init: Mapping[str, np.ndarray] | None = None, method: str = "sgd",
         curvature: str = "hessian", damping: float = 0.0) -> FitResult:
@@ -76,10 +81,15 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     second-order method) on the structural risk.
 
     ``X`` is (n_samples, n_features) (rows are samples; the kernels see
-    columns), ``y`` integer class labels (one-hot targets are built) or an
-    (n_samples, n_outputs) target matrix. The risk is mean ``loss`` +
-    lam/2 sum ||W||_F^2 over weights (``lam`` a number); one kernel (risk and
-    its gradient, batch size symbolic) is compiled for all batches.
+    columns), ``y`` integer class labels (one-hot targets are built), float
+    targets (n_samples,) for a single-output regression, or an
+    (n_samples, n_outputs) target matrix. The risk is mean ``loss`` (default:
+    the output layer's, ``net.default_loss``) + lam/2 sum ||W||_F^2 over
+    weights (``lam`` a number); one kernel (risk and its gradient, batch size
+    symbolic) is compiled for all batches, by the LLVM backend unless
+    ``backend="numpy"``. The history's errors are error rates for a
+    classifier and mean squared errors (per output) for a regression
+    (``net.task``: a linear output layer).
 
     ``batch_size=1`` is Algorithm 4.1: weights ~ N(0, 1/fan_in) and zero
     biases from ``numpy.random.default_rng(seed)``, the training order
@@ -113,6 +123,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     >>> len(res.history), res.history.val_error[-1] < 0.2
     (3, True)
     """
+    loss = loss or net.default_loss
     _check_loss(loss)
     if not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -127,14 +138,17 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
     X_tr = np.ascontiguousarray(_as_rows("X", X, n_in, dtype).T)
     targets.check_finite("X", X_tr)
     kind = targets.kind_of(net.labels(loss))
+    regression = net.task == "regression"
     T_tr = _targets("y", y, X_tr.shape[1], n_out, kind, dtype)
-    b_tr, c_tr = _eval_blocks(X_tr, T_tr, backend), _classes(T_tr)
+    b_tr = _eval_blocks(X_tr, T_tr, backend)
+    c_tr = T_tr if regression else _classes(T_tr)
     validate = X_val is not None
     if validate:
         X_va = np.ascontiguousarray(_as_rows("X_val", X_val, n_in, dtype).T)
         targets.check_finite("X_val", X_va)
         T_va = _targets("y_val", y_val, X_va.shape[1], n_out, kind, dtype)
-        b_va, c_va = _eval_blocks(X_va, T_va, backend), _classes(T_va)
+        b_va = _eval_blocks(X_va, T_va, backend)
+        c_va = T_va if regression else _classes(T_va)
 
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)
@@ -147,10 +161,10 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str = "cross_entropy",
 
     def measure(ps):
         """(train loss, train error, val loss, val error); NaN without validation data."""
-        tl, te = _evaluate(evaluate, b_tr, c_tr, ps)
+        tl, te = _evaluate(evaluate, b_tr, c_tr, ps, regression)
         vl = ve = math.nan
         if validate:
-            vl, ve = _evaluate(evaluate, b_va, c_va, ps)
+            vl, ve = _evaluate(evaluate, b_va, c_va, ps, regression)
         return tl, te, vl, ve
 
     if method != "sgd":

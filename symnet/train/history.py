@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..sgd import SGD
 from .params import Params
 
@@ -59,6 +61,18 @@ class FitResult:
     best_epoch: int
     stopped_early: bool
     sgd: SGD | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        """One line: parameter shapes and the run's outcome, never the arrays.
+
+        >>> r = FitResult({"W1": np.zeros((3, 2)), "b1": np.zeros((3, 1))}, History(), 0, False)
+        >>> r
+        FitResult(params={W1: 3x2, b1: 3x1}, epochs=0, best_epoch=0, stopped_early=False)
+        """
+        shapes = ", ".join(f"{k}: {'x'.join(map(str, np.shape(v)))}"
+                           for k, v in self.params.items())
+        return (f"FitResult(params={{{shapes}}}, epochs={len(self.history)}, "
+                f"best_epoch={self.best_epoch}, stopped_early={self.stopped_early})")
 
     @property
     def best_val_error(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from .params import Params, _param_list
 
 _HASH_KEY = "__symnet_model_hash__"
 _FORMULA_KEY = "__symnet_model__"
+_SPEC_KEY = "__symnet_mlp__"
 
 
 def _formula(net: MLP) -> str:
@@ -56,9 +58,52 @@ def save_params(path: str | Path, net: MLP, params: Mapping[str, np.ndarray]) ->
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    np.savez(path, **{str(p): a for p, a in zip(net.params, arrays, strict=True)},
-             **{_HASH_KEY: np.array(model_hash(net)), _FORMULA_KEY: np.array(_describe(net))})
+    extra = {_HASH_KEY: np.array(model_hash(net)), _FORMULA_KEY: np.array(_describe(net))}
+    spec = _spec(net)
+    if spec is not None:
+        extra[_SPEC_KEY] = np.array(json.dumps(spec, sort_keys=True))
+    np.savez(path, **{str(p): a for p, a in zip(net.params, arrays, strict=True)}, **extra)
     return path
+
+
+def _spec(net: MLP) -> dict | None:
+    """The MLP's architecture as JSON data, when every activation is a registry name."""
+    if not all(isinstance(a, str) for a in net.acts) or not all(
+            sp.sympify(n).is_Integer for n in net.sizes):
+        return None
+    return {"sizes": [int(n) for n in net.sizes], "activations": list(net.acts),
+            "output": net.output, "pieces": int(net.pieces)}
+
+
+def load_model(path: str | Path) -> tuple[MLP, Params]:
+    """The network and parameters of a file :func:`save_params` wrote for an MLP
+    whose activations are registry names (the architecture is stored with them).
+
+    >>> import tempfile, os
+    >>> from symnet.train import init_params
+    >>> net = MLP([3, 4, 2], 'tanh')
+    >>> f = save_params(os.path.join(tempfile.mkdtemp(), 'net.npz'), net, init_params(net))
+    >>> again, params = load_model(f)
+    >>> [int(n) for n in again.sizes], again.acts, sorted(params)
+    ([3, 4, 2], ['tanh'], ['W1', 'W2', 'b1', 'b2'])
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            raw = str(z[_SPEC_KEY]) if _SPEC_KEY in z.files else None
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a symnet parameter file ({exc})") from None
+    if raw is None:
+        raise ValueError(f"{path} does not record its network's architecture (saved by an "
+                         "older symnet, or with a custom activation): build the MLP and use "
+                         "load_params")
+    spec = json.loads(raw)
+    acts = spec["activations"]
+    net = MLP(spec["sizes"], acts[0] if len(set(acts)) == 1 else acts, output=spec["output"],
+              pieces=spec["pieces"])
+    return net, load_params(path, net)
 
 
 def _describe(net: MLP) -> str:
