@@ -111,9 +111,9 @@ def load_array_file(path: str | Path, task: str | None = "classification"
 
 
 def infer_task(y) -> str:
-    """``"classification"`` when every target is a whole number >= 0 and there
-    are at most half as many distinct values as samples (and at most 1000),
-    else ``"regression"``.
+    """``"classification"`` when every target is a whole number >= 0 with few
+    distinct values (at most 10, or at most half the samples, and never more
+    than 1000), else ``"regression"``.
 
     >>> infer_task([0, 2, 1, 1]), infer_task([0.5, 1.25, 3.0])
     ('classification', 'regression')
@@ -126,7 +126,7 @@ def infer_task(y) -> str:
     yf = y.astype(np.float64)
     whole = bool(np.all(np.isfinite(yf)) and np.all(yf == np.round(yf)) and yf.min() >= 0)
     distinct = np.unique(yf).size
-    if whole and (distinct <= max(2, y.size // 2) and distinct <= 1000):
+    if whole and distinct <= min(max(10, y.size // 2), 1000):
         return "classification"
     return "regression"
 

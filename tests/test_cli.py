@@ -157,7 +157,7 @@ def test_error_paths(capsys, argv, match):
 
 @pytest.mark.parametrize("text, match", [
     ("1,2,0\n3,nan,1\n", "NaN"),
-    ("1,2,0\n3,4,dog\n", "label 'dog' is not an integer"),
+    ("1,2,0\n3,4,dog\n", "target 'dog' is not a finite number"),
     ("1,2,0\n3,4\n", "2 columns, expected 3"),
     ("", "empty"),
     ("1,2,0\n3,4,0\n", "at least two classes"),

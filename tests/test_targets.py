@@ -95,8 +95,12 @@ def test_cli_rejects_bad_labels(tmp_path, capsys):
     rows = np.column_stack([X, np.arange(12) % 3])
     rows[4, -1] = -1
     np.savetxt(data, rows, delimiter=",", fmt="%g")
-    assert main(["train", "--data", str(data), "--no-progress", "--epochs", "1"]) == 1
-    assert "label" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--no-progress", "--epochs", "1", "--task",
+                 "classification"]) == 1
+    assert "label -1 of sample 4 is negative" in capsys.readouterr().err
+    # Without --task a negative target makes the file a regression, and the output says so.
+    assert main(["train", "--data", str(data), "--no-progress", "--epochs", "1"]) == 0
+    assert "task: regression (inferred from the targets" in capsys.readouterr().out
 
 
 def test_divergence_stops_fit_with_the_epoch_and_a_suggestion():
