@@ -155,6 +155,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"maximum number of epochs (default {DEFAULT_EPOCHS})")
     t.add_argument("--batch-size", type=_positive(int), default=1,
                    help="samples per SGD step (default 1: Algorithm 4.1)")
+    t.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                           "adam", "adamw"], default="sgd",
+                   help="update rules of --method sgd, compiled into the epoch (default sgd: "
+                   "theta <- theta - alpha g)")
     t.add_argument("--method", choices=["sgd", "newton-cg", "l-bfgs"], default="sgd",
                    help="sgd (default), or full-batch newton-cg / l-bfgs through SciPy, "
                    "where --epochs counts iterations")
@@ -373,6 +377,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     emit(f"task: {task} ({how})")
     if args.method == "sgd":
         algo = "Algorithm 4.1" if args.batch_size == 1 else "minibatch SGD"
+        if args.optimizer != "sgd":
+            algo = f"{args.optimizer}, minibatch" if args.batch_size > 1 else args.optimizer
         emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, alpha={args.alpha:g}, "
              f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
         if args.batch_size > len(y_tr):
@@ -386,7 +392,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     emit(f"data: {source}, {len(y_tr)} training / {len(y_va)} validation samples")
     start = time.perf_counter()
     if args.method == "sgd":
-        training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size)
+        training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size,
+                     args.optimizer)
         emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
     step = "epoch" if args.method == "sgd" else "iter"
     err = "val error" if task == "classification" else "val mse"
@@ -401,7 +408,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
                  patience=args.patience, seed=args.seed, backend=args.backend,
                  dtype=args.dtype, progress=progress, callback=report, method=args.method,
-                 curvature=args.curvature, damping=args.damping)
+                 curvature=args.curvature, damping=args.damping, optimizer=args.optimizer)
     total = time.perf_counter() - start
     if result.stopped_early:
         emit(f"stopped early after {step} {len(result.history)}: no lower validation error "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import sympy as sp
 
-from . import aligned, backends, targets
+from . import aligned, backends, optim, targets
 from .api import lower
 from .formulas import name_nodes
 from .graph import VARS
@@ -36,7 +36,7 @@ class SGD:
     alone is ``step`` / ``step_source``). Both do the same arithmetic.
     """
 
-    def __init__(self, risk, params, X, Y, inputs, backend, dtype, track_loss):
+    def __init__(self, risk, params, X, Y, inputs, backend, dtype, track_loss, optimizer=None):
         self.track_loss = track_loss
         self.risk = risk
         self.params = list(params)
@@ -44,7 +44,17 @@ class SGD:
         self.extra = list(inputs)
         self.backend = backend
         self.dtype = check_dtype(dtype)
-        self.inputs = [X, Y, ALPHA, *self.extra, *self.params]
+        #: The update rules (:mod:`symnet.optim`); ``str(sgd.optimizer)`` prints them.
+        self.optimizer = optim.get(optimizer)
+        opt = self.optimizer
+        #: Per parameter, its state buffers (zeros before the first step), then
+        #: the step counter when a rule reads ``t``: inputs the epoch updates in place.
+        self.states = [sp.MatrixSymbol(f"{st}_{p}", *p.shape) for p in self.params
+                       for st in opt.state]
+        if opt.counts_steps:
+            self.states.append(sp.MatrixSymbol(f"{optim.STEP}_steps", 1, 1))
+        self.inputs = [X, Y, ALPHA, *self.extra, *self.params, *self.states]
+        self._state_values: list[np.ndarray] | None = None
 
         def derive_program():
             g, loss, grads = lower(risk, self.params)
@@ -52,31 +62,51 @@ class SGD:
             # instead of fusing into its parameter's update.
             name_nodes(g, [loss], ["loss"])
             alpha = g.leaf(ALPHA)
-            new = []
+            step = None
+            if opt.counts_steps:
+                step = g.ew(VARS[0] + 1, [g.leaf(self.states[-1])], (1, 1))
+            new, new_states = [], []
+            k = 0
             for p, d in zip(self.params, grads, strict=True):
                 pid = g.find_leaf(p)
-                new.append(g.ew(VARS[0] - VARS[1] * VARS[2], [pid, alpha, d], g.shape(pid)))
+                env = {optim.THETA: pid, optim.G: d, optim.ALPHA: alpha}
+                if step is not None:
+                    env[optim.STEP] = step
+                for st in opt.state:
+                    env[st] = g.leaf(self.states[k])
+                    k += 1
+                for target, expr in opt.rules:
+                    expr = sp.sympify(expr)
+                    syms = sorted(expr.free_symbols, key=str)
+                    body = expr.xreplace({sym: VARS[j] for j, sym in enumerate(syms)})
+                    env[target] = g.ew(body, [env[sym] for sym in syms], g.shape(pid))
+                new.append(env[optim.THETA])
+                new_states += [env[st] for st in opt.state]
+            if step is not None:
+                new_states.append(step)
             # Untracked, the loss (and its penalty sums) is dead code per step.
-            g.outputs = [loss, *new] if track_loss else new
+            g.outputs = ([loss] if track_loss else []) + new + new_states
             g = run_passes(g, LOWERING_PASSES)
             check_inputs(g, self.inputs)
             updates = g.outputs[1:] if track_loss else g.outputs
-            name_nodes(g, updates, [f"{p}_new" for p in self.params])
+            name_nodes(g, updates, [f"{p}_new" for p in self.params + self.states])
             return schedule(g, self.inputs), []
 
         # Derived once per machine, like compile_grad's programs.
         self.program = cached_program(
             ("sgd", risk, tuple(self.params), tuple(self.inputs), sp.true if track_loss
-             else sp.false), derive_program)[0]
+             else sp.false, sp.Tuple(*[sp.Tuple(t, e) for t, e in opt.rules])),
+            derive_program)[0]
         if X.shape[1] != Y.shape[1] or not isinstance(X.shape[1], sp.Symbol):
             raise ValueError(f"X and Y must share a symbolic batch dimension, got {X.shape} "
                              f"and {Y.shape}")
         self.batch = X.shape[1]
         names = [n for n, _ in self.program.inputs]
         news = self.program.outputs[1:] if track_loss else self.program.outputs
+        updated = names[len(names) - len(self.params) - len(self.states):]
         self.spec = EpochSpec(names[0], names[1], self.batch,
                               self.program.outputs[0] if track_loss else None,
-                              tuple(zip(names[-len(self.params):], news, strict=True)))
+                              tuple(zip(updated, news, strict=True)))
         be = backends.get(backend)
         #: The whole-epoch code: one native call (LLVM) or one generated
         #: Python function (NumPy, its text in ``source``).
@@ -167,12 +197,40 @@ class SGD:
                                 f"C-contiguous {self.dtype} array")
         order = np.ascontiguousarray(order, dtype=np.int64)
         Xa, Ya = data.X, data.Y
+        if self._state_values is None:
+            self.reset_state(params)
         # The scalars and parameters, checked with a one-sample batch.
         arrays, dims, _ = bind_arguments(
-            self.inputs, (Xa[:, :1], Ya[:, :1], alpha, *extra, *params), {}, self.dtype)
+            self.inputs, (Xa[:, :1], Ya[:, :1], alpha, *extra, *params, *self._state_values),
+            {}, self.dtype)
+        # bind_arguments may copy a 1 x 1 state into a new array: keep the one the
+        # epoch updates.
+        n_state = len(self._state_values)
+        if n_state:
+            self._state_values = list(arrays[len(arrays) - n_state:])
         if order.size and (order.min() < 0 or order.max() >= Xa.shape[1]):
             raise ValueError(f"order must index samples 0..{Xa.shape[1] - 1}")
         return self.runner.epoch(data, arrays, order, batch_size, dims)
+
+
+    def reset_state(self, params: Sequence[np.ndarray] | None = None) -> None:
+        """Zero the optimizer's state (momentum, moments, step count) before the next
+        epoch; ``fit`` does so at the start of every run."""
+        shapes = [np.shape(a) for a in params] if params is not None else [
+            tuple(int(d) for d in p.shape) for p in self.params]
+        per = len(self.optimizer.state)
+        vals = [np.zeros(shapes[k // per] if per else (), dtype=self.dtype)
+                for k in range(per * len(self.params))]
+        if self.optimizer.counts_steps:
+            vals.append(np.zeros((1, 1), dtype=self.dtype))
+        self._state_values = [np.ascontiguousarray(v) for v in vals]
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """The optimizer's state buffers by name (after the last epoch)."""
+        if self._state_values is None:
+            return {}
+        return {str(s): v for s, v in zip(self.states, self._state_values, strict=True)}
 
 
 #: A data set checked and laid out for :meth:`SGD.epoch` (kept under its old name).
@@ -181,13 +239,17 @@ Data = EpochData
 
 def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixSymbol,
                 Y: sp.MatrixSymbol, inputs: Sequence[sp.Basic] = (), backend: str = "numpy",
-                dtype="float64", track_loss: bool = True) -> SGD:
+                dtype="float64", track_loss: bool = True, optimizer=None) -> SGD:
     """Compile an SGD step of ``risk`` (batch size symbolic) for whole epochs.
 
     ``X`` and ``Y`` are the batch inputs (samples are columns); ``inputs``
     lists any other symbols the risk uses (such as lambda), passed to
     :meth:`SGD.epoch` as ``extra``. With ``track_loss=False`` the steps
     skip the risk's value (``epoch`` returns nan) and only update.
+    ``optimizer`` (a name of :data:`symnet.optim.OPTIMIZERS` or an
+    :class:`~symnet.optim.Optimizer`; default plain SGD) gives the update
+    rules, compiled into the same step; its state lives in the SGD object
+    (``state``, ``reset_state``) and is updated in place by every epoch.
 
     >>> from symnet.nn import MLP
     >>> net = MLP([2, 3, 2], 'tanh')
@@ -203,4 +265,4 @@ def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixS
     for p in params:
         if not is_matrix(p):
             raise TypeError(f"SGD parameters are MatrixSymbols, got {p!r}")
-    return SGD(risk, params, X, Y, inputs, backend, dtype, track_loss)
+    return SGD(risk, params, X, Y, inputs, backend, dtype, track_loss, optimizer)

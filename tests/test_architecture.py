@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backends", ("backends",)),
     ("runtime", ("runtime",)),
     ("api", ("api", "second_order", "hessian", "curvature")),
-    ("sgd", ("sgd",)),
+    ("sgd", ("optim", "sgd")),
     ("train", ("train",)),
     ("export", ("export",)),
     ("tools", ("explain", "cli", "__init__")),

@@ -314,3 +314,36 @@ def test_the_export_command_writes_each_format_and_names_bad_requests(tmp_path, 
     assert "not a training epoch" in capsys.readouterr().err
     assert main(["export", "c", "-o", str(tmp_path / "x"), "--name", "not-c"]) == 1
     assert "C identifier" in capsys.readouterr().err
+
+
+def test_an_exported_adam_epoch_carries_its_state(tmp_path):
+    net = MLP([4, 5, 3], "tanh")
+    sgd = compile_sgd(net.risk(lam=1e-3), net.params, net.X, net.labels(), optimizer="adam")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 30))
+    y = rng.integers(0, 3, 30)
+    start = [np.ascontiguousarray(v) for v in init_params(net, 0).values()]
+    want = [p.copy() for p in start]
+    losses = [sgd.epoch(X, y, np.arange(30), 1, 0.01, want) for _ in range(2)]
+    export_c(sgd, tmp_path / "adam")
+    lib = ctypes.CDLL(str(compile_so(tmp_path / "adam.c", tmp_path / "adam.so")))
+    lib.adam_work_size.restype = ctypes.c_size_t
+    fn = c_export(sgd, "adam").functions[0]
+    assert [c for _, c, _ in fn.outputs][-1] == "t_steps"  # m, v per parameter, then t
+    got = [p.copy() for p in start]
+    states = [np.zeros(tuple(int(d) for d in s.shape)) for s in sgd.states]
+    work = np.empty(lib.adam_work_size(ctypes.c_int64(1)))
+    Xc, Yc, loss = np.ascontiguousarray(X.T), np.eye(3)[y], np.zeros(1)
+    order = np.arange(30, dtype=np.int64)
+    c_losses = []
+    for _ in range(2):
+        assert lib.adam(Xc.ctypes.data_as(ctypes.c_void_p), Yc.ctypes.data_as(ctypes.c_void_p),
+                        order.ctypes.data_as(ctypes.c_void_p), ctypes.c_int64(30),
+                        ctypes.c_int64(1), ctypes.c_double(0.01),
+                        *[a.ctypes.data_as(ctypes.c_void_p) for a in got + states],
+                        work.ctypes.data_as(ctypes.c_void_p),
+                        loss.ctypes.data_as(ctypes.c_void_p)) == 0
+        c_losses.append(float(loss[0]))
+    for g, w in zip(got, want, strict=True):
+        assert _rel(g, w) < 1e-12
+    assert np.allclose(c_losses, losses, rtol=1e-12) and states[-1][0, 0] == 60

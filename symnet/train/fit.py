@@ -76,7 +76,7 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str | None = None,
         backend: str = "llvm", dtype: str = "float64", progress: bool = True,
         callback: Callable[[History], None] | None = None,
         init: Mapping[str, np.ndarray] | None = None, method: str = "sgd",
-        curvature: str = "hessian", damping: float = 0.0) -> FitResult:
+        curvature: str = "hessian", damping: float = 0.0, optimizer=None) -> FitResult:
     """Train ``net`` by stochastic gradient descent (or a full-batch
     second-order method) on the structural risk.
 
@@ -107,6 +107,12 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str | None = None,
     finite parameters). ``callback(history)`` runs after every epoch;
     ``progress`` shows a tqdm bar. ``init`` gives starting values for some or
     all parameters (by name) instead of the random initialization.
+
+    ``optimizer`` names the update rules (:mod:`symnet.optim`: ``"sgd"``
+    (default), ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
+    ``"adam"``, ``"adamw"``) or is an :class:`~symnet.optim.Optimizer` of a
+    user's own; they are compiled into the epoch with their state, which
+    starts at zero.
 
     ``method="newton-cg"`` or ``"l-bfgs"`` trains full batch through
     ``scipy.optimize.minimize`` for at most ``epochs`` iterations (one
@@ -173,7 +179,8 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str | None = None,
                               backend=backend, dtype=dtype, evaluate=measure,
                               patience=patience, validate=validate, names=names,
                               progress=progress, callback=callback)
-    sgd = training_sgd(net, loss, lam, backend, dtype, batch_size)
+    sgd = training_sgd(net, loss, lam, backend, dtype, batch_size, optimizer)
+    sgd.reset_state()
     data = sgd.prepare(X_tr, T_tr)
 
     history = History()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import optim
 from ..api import compile as compile_kernel
 from ..api import compile_grad
 from ..curvature import compile_hvp
@@ -55,7 +56,7 @@ def training_kernel(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
 
 def training_sgd(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
                  backend: str = "numpy", dtype: str = "float64",
-                 batch_size: int | None = None) -> SGD:
+                 batch_size: int | None = None, optimizer=None) -> SGD:
     """The compiled SGD epoch for ``net.risk(loss, lam)`` (cached on ``net``).
 
     With the LLVM backend a whole epoch, batches gathered in the shuffled
@@ -68,10 +69,11 @@ def training_sgd(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,
     ['W1', 'b1', 'W2', 'b2']
     """
     _check_loss(loss)
-    key = ("sgd", loss, float(lam), backend, str(np.dtype(dtype)))
+    opt = optim.get(optimizer)
+    key = ("sgd", loss, float(lam), backend, str(np.dtype(dtype)), opt.name, str(opt))
     sgd = _cached(net, key, lambda: compile_sgd(
         net.risk(loss, lam), net.params, net.X, net.labels(loss), backend=backend,
-        dtype=dtype, track_loss=False))
+        dtype=dtype, track_loss=False, optimizer=opt))
     if batch_size is not None:
         sgd.compile_for(batch_size)
     return sgd
