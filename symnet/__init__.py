@@ -23,6 +23,7 @@ from .errors import (
 )
 from .export import export_c, export_library, export_onnx
 from .hessian import Hessian, hessian
+from .model import Model
 from .ops import (
     BinaryLabels,
     Elementwise,
@@ -45,7 +46,7 @@ from .registry import ACTIVATIONS
 from .second_order import gnvp, hvp, jvp
 
 __all__ = [
-    "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "Curvature", "DataError",
+    "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "Curvature", "DataError", "Model",
     "DivergedError", "Elementwise", "GradCheck", "GraphError", "Hessian", "NoDependenceError",
     "OneHot", "SerializeError", "ShapeError", "UnsupportedError", "check_grad", "compile",
     "compile_gnvp", "compile_grad", "compile_hvp", "compile_jvp", "curvature", "export_c",

@@ -144,6 +144,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="train a network (default: 64-32-10 on the bundled digits)",
         description="Train an MLP by SGD (Algorithm 4.1 with --batch-size 1) on the bundled "
         "digits, or on --data, with the reference 80/20 split and early stopping.")
+    t.add_argument("--model", metavar="MODULE:FUNCTION", default=None,
+                   help="train the symnet.Model (or MLP) this function returns instead of an "
+                   "MLP from --sizes/--hidden (a module name or a FILE.py)")
     t.add_argument("--hidden", type=_size_list(False, 0), default=None,
                    help="hidden sizes only, comma separated (default 32); the input and output "
                    "sizes come from the data")
@@ -286,7 +289,34 @@ def _loss(args: argparse.Namespace) -> str:
     return args.loss or DEFAULT_LOSS[_output(args)]
 
 
+def _user_model(spec: str):
+    """The model ``MODULE:FUNCTION`` (or ``path/file.py:FUNCTION``) returns."""
+    import importlib
+
+    module, sep, func = spec.rpartition(":")
+    if not sep or not module or not func:
+        raise ValueError(f"--model takes MODULE:FUNCTION or FILE.py:FUNCTION, got {spec!r}")
+    if module.endswith(".py"):
+        path = Path(module)
+        loader = importlib.util.spec_from_file_location(path.stem, path)
+        if loader is None or not path.is_file():
+            raise FileNotFoundError(2, "no such model file", str(path))
+        mod = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(mod)
+    else:
+        mod = importlib.import_module(module)
+    fn = getattr(mod, func, None)
+    if not callable(fn):
+        raise ValueError(f"{module} has no function {func!r}")
+    model = fn()
+    if not all(hasattr(model, a) for a in ("X", "params", "output_expr", "risk", "task")):
+        raise TypeError(f"{spec} returned {type(model).__name__}, not a symnet.Model or MLP")
+    return model
+
+
 def _describe(net: MLP) -> str:
+    if not isinstance(net, MLP):
+        return f"model {getattr(net, 'name', 'model')} ({len(net.params)} parameters)"
     sizes = "-".join(str(s) for s in net.sizes)
     hidden = ", ".join(dict.fromkeys(net.acts)) or "no"
     return f"{sizes} network ({hidden} hidden, {net.output} output)"
@@ -342,9 +372,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_plot_path(args.plot)
     if args.sizes is not None and args.hidden is not None:
         raise ValueError("give --sizes or --hidden, not both")
+    user_model = _user_model(args.model) if args.model else None
+    if user_model is not None and args.task is None:
+        args.task = user_model.task
     X, y, source, task, how = _train_data(args)
+    if user_model is not None:
+        how = f"the model's targets, {how}" if how == "--task" else "the model's targets"
     args.task = task
-    if task == "classification":
+    if user_model is None and task == "classification":
         n_out = int(y.max()) + 1
         if n_out < 2:
             raise DataError(f"{source}: every label is {int(y.max())}; need at least two "
@@ -352,13 +387,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if _output(args) == "linear":
             raise ValueError("a linear output layer is a regression; use --task regression or "
                              "--output softmax")
-    else:
+    elif user_model is None:
         n_out = 1
         if _output(args) != "linear":
             raise ValueError(f"a regression needs a linear output layer, not --output "
                              f"{args.output}")
     X_tr, y_tr, X_va, y_va = reference_split(X, y)
-    if args.sizes is not None:
+    if user_model is not None:
+        sizes = None
+    elif args.sizes is not None:
         sizes = [int(s) for s in args.sizes]
         if sizes[0] != X.shape[1] or sizes[-1] != n_out:
             what = f"{n_out} classes" if task == "classification" else "1 target"
@@ -368,8 +405,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         hidden = [32] if args.hidden is None else [int(s) for s in args.hidden]
         sizes = [X.shape[1], *hidden, n_out]
-    net = _net(args, sizes)
-    loss = _loss(args)
+    net = user_model if user_model is not None else _net(args, sizes)
+    loss = net.default_loss if user_model is not None else _loss(args)
+    if user_model is not None and int(net.X.shape[0]) != X.shape[1]:
+        raise ValueError(f"the model takes {net.X.shape[0]} features but {source} has "
+                         f"{X.shape[1]}")
     # One stream for the table and the bar: the bar only on a terminal (tqdm's
     # advice), so output redirected to a file holds the table alone.
     progress = not args.no_progress and sys.stderr.isatty()
@@ -379,7 +419,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         algo = "Algorithm 4.1" if args.batch_size == 1 else "minibatch SGD"
         if args.optimizer != "sgd":
             algo = f"{args.optimizer}, minibatch" if args.batch_size > 1 else args.optimizer
-        emit(f"{_describe(net)}, {loss}, lam={args.lam:g}, alpha={args.alpha:g}, "
+        emit(f"{_describe(net)}, {loss if user_model is None else 'its own loss'}, "
+             f"lam={args.lam:g}, alpha={args.alpha:g}, "
              f"batch {args.batch_size} ({algo}), {args.backend} {args.dtype}")
         if args.batch_size > len(y_tr):
             emit(f"note: --batch-size {args.batch_size} exceeds the {len(y_tr)} training "

@@ -12,7 +12,7 @@ the state buffers are updated in place inside the native epoch, like the
 parameters.
 
 >>> print(momentum(0.9))
-v <- 0.9*v - alpha*g
+v <- -alpha*g + 0.9*v
 theta <- theta + v
 """
 

@@ -211,6 +211,13 @@ class _Body:
             return (prod if coeff == 1 else _product(coeff, prod)), True
         if e.is_Pow and not parts[1][1]:
             return sp.HadamardPower(parts[0][0], parts[1][0]), True
+        if isinstance(e, sp.Piecewise):
+            # Its arguments are (expression, condition) pairs, not values: apply
+            # the whole piecewise entry by entry as a Lambda of the variables.
+            syms = sorted(e.free_symbols & set(self.env), key=str)
+            dummies = [sp.Dummy(str(v)) for v in syms]
+            lam = sp.Lambda(tuple(dummies), e.xreplace(dict(zip(syms, dummies, strict=True))))
+            return ops.Elementwise(lam, *[self._conv(v)[0] for v in syms]), True
         # A function of matrices: apply it entry by entry (broadcasting inside).
         raw = []
         for a in e.args:

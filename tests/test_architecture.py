@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sgd", ("optim", "sgd")),
     ("train", ("train",)),
     ("export", ("export",)),
+    ("estimators", ("sklearn",)),
     ("tools", ("explain", "cli", "__init__")),
 ]
 

@@ -102,6 +102,23 @@ def check_second_order(out: str, tmp: Path) -> None:
     assert 0 < gn and 0 < hess and abs(hess - gn) < 0.5 * hess   # near a minimum G ~ H
 
 
+def check_custom_models(out: str, tmp: Path) -> None:
+    for backend in ("numpy", "llvm"):
+        first = _number(rf"autoencoder \({backend}\): .* \(first epoch (\d+\.\d+)\)", out)
+        last = _number(rf"autoencoder \({backend}\): validation reconstruction mse "
+                       r"(\d+\.\d+)", out)
+        assert last < first
+        assert _number(rf"residual MLP \({backend}\): validation accuracy (\d+\.\d)%",
+                       out) >= 95.0
+        b = _number(rf"Huber regression \({backend}\): .* b = (-?\d+\.\d+)", out)
+        assert abs(b - 0.5) < 0.2
+    # The two backends print the same numbers.
+    lines = {be: [ln.replace(f"({be})", "") for ln in out.splitlines() if f"({be})" in ln]
+             for be in ("numpy", "llvm")}
+    assert lines["numpy"] == lines["llvm"] and len(lines["numpy"]) == 3
+    assert abs(_number(r"least squares for comparison: .* b = (-?\d+\.\d+)", out) - 0.5) > 1
+
+
 CHECKS = {
     "computational_graph": check_computational_graph,
     "xor": check_xor,
@@ -110,6 +127,7 @@ CHECKS = {
     "vanishing_gradients": check_vanishing_gradients,
     "exercises_4_1_4_2": check_exercises,
     "second_order": check_second_order,
+    "custom_models": check_custom_models,
 }
 ARGS = {"vanishing_gradients": lambda tmp: [str(tmp / "norms.png")]}
 

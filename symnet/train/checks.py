@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
 from .. import targets
 from ..nn import MLP
-from .params import _concrete_shape
 
 
 def _io_sizes(net: MLP) -> tuple[int, int]:
-    """Number of inputs n_0 and of outputs n_L (integers)."""
-    first, last = net.layers[0].weights[0], net.layers[-1].weights[0]
-    return _concrete_shape(first)[1], _concrete_shape(last)[0]
+    """Number of inputs n_0 and of outputs n_L (integers): the rows of X and Y."""
+    dims = [sp.sympify(net.X.shape[0]), sp.sympify(net.labels(net.default_loss).shape[0])]
+    if not all(d.is_Integer for d in dims):
+        raise ValueError(f"training needs integer input and output sizes, got {dims[0]} and "
+                         f"{dims[1]}")
+    return int(dims[0]), int(dims[1])
 
 
 def _as_rows(name: str, X, n_in: int, dtype) -> np.ndarray:

@@ -9,6 +9,7 @@ from ..api import compile as compile_kernel
 from ..api import compile_grad
 from ..curvature import compile_hvp
 from ..lru import LRU
+from ..model import MODEL_LOSS
 from ..nn import LOSSES, MLP
 from ..runtime import Kernel
 from ..sgd import SGD, compile_sgd
@@ -30,8 +31,9 @@ def _cached(net: MLP, key: tuple, make):
 
 
 def _check_loss(loss: str) -> None:
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if loss not in LOSSES and loss != MODEL_LOSS:
+        raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)} (or a "
+                         "symnet.Model's own)")
 
 
 def training_kernel(net: MLP, loss: str = "cross_entropy", lam: float = 1e-4,

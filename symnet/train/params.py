@@ -27,7 +27,9 @@ def init_params(net: MLP, seed: int | np.random.Generator = 0,
 
     Weights (every maxout piece too) ~ N(0, 1/fan_in), biases 0, PReLU
     slopes 0.25; the draws come from ``numpy.random.default_rng(seed)``
-    (or from the given Generator) in layer order.
+    (or from the given Generator) in layer order. A :class:`symnet.Model`:
+    its ``weights`` ~ N(0, 1/fan_in), the other parameters 0, then whatever
+    its ``init(rng)`` returns.
 
     >>> p = init_params(MLP([4, 3, 2], 'prelu'), seed=0)
     >>> {k: v.shape for k, v in p.items()}
@@ -37,7 +39,7 @@ def init_params(net: MLP, seed: int | np.random.Generator = 0,
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     weights = set(net.weights)
-    gammas = {layer.gamma for layer in net.layers if layer.gamma is not None}
+    gammas = {layer.gamma for layer in getattr(net, "layers", ()) if layer.gamma is not None}
     params: Params = {}
     for p in net.params:
         rows, cols = _concrete_shape(p)
@@ -48,6 +50,16 @@ def init_params(net: MLP, seed: int | np.random.Generator = 0,
         else:
             value = np.zeros((rows, cols))
         params[str(p)] = value.astype(dtype)
+    custom = getattr(net, "init", None)
+    if callable(custom):  # a symnet.Model's own initial values, by name
+        for name, value in custom(rng).items():
+            if name not in params:
+                raise ValueError(f"init gives {name!r}, which is not a parameter of the model")
+            value = np.asarray(value, dtype=dtype)
+            if value.shape != params[name].shape:
+                raise ValueError(f"init gives {name} the shape {value.shape}, the model needs "
+                                 f"{params[name].shape}")
+            params[name] = value
     return params
 
 

@@ -40,7 +40,10 @@ def model_hash(net: MLP) -> str:
     False
     """
     shapes = ";".join(f"{p}:{p.shape[0]}x{p.shape[1]}" for p in net.params)
-    return hashlib.sha256(f"{_formula(net)}\n{shapes}".encode()).hexdigest()
+    text = f"{_formula(net)}\n{shapes}"
+    if not isinstance(net, MLP):  # a symnet.Model: its own loss is part of what it is
+        text += "\n" + sp.srepr(net.loss())
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def save_params(path: str | Path, net: MLP, params: Mapping[str, np.ndarray]) -> Path:
@@ -68,6 +71,8 @@ def save_params(path: str | Path, net: MLP, params: Mapping[str, np.ndarray]) ->
 
 def _spec(net: MLP) -> dict | None:
     """The MLP's architecture as JSON data, when every activation is a registry name."""
+    if not isinstance(net, MLP):
+        return None
     if not all(isinstance(a, str) for a in net.acts) or not all(
             sp.sympify(n).is_Integer for n in net.sizes):
         return None
