@@ -3,6 +3,8 @@
 Each is a symnet.Model (inputs, targets, parameters, prediction, loss),
 trained by the same fit as the built-in MLP -- both backends, the LLVM one as
 one native call per epoch.
+
+Run: python examples/custom_models.py
 """
 
 import numpy as np

@@ -69,6 +69,20 @@ class Optimizer:
     def __str__(self) -> str:
         return "\n".join(f"{t} <- {e}" for t, e in self.rules)
 
+    def latex(self) -> str:
+        r"""The rules as LaTeX (Jupyter shows it), like the gradients' equations.
+
+        >>> print(sgd().latex())
+        $\begin{aligned}
+        \theta &\leftarrow - \alpha g + \theta
+        \end{aligned}$
+        """
+        rows = [f"{sp.latex(t)} &\\leftarrow {sp.latex(e)}" for t, e in self.rules]
+        return "$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$"
+
+    def _repr_latex_(self) -> str:
+        return self.latex()
+
     def new_values(self) -> dict[sp.Symbol, sp.Expr]:
         """theta's and each state's value after one step, in the old values.
 

@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("heads", ("heads", "ops", "targets")),
     ("ir", ("graph_matrix", "graph")),
     ("registry", ("registry",)),
-    ("front end", ("frontend", "tosympy", "formulas", "simplify", "nn")),
+    ("front end", ("frontend", "tosympy", "formulas", "simplify", "nn", "model")),
     ("derive", ("derive", "forward")),
     ("passes", ("passes",)),
     ("schedule", ("schedule",)),

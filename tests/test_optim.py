@@ -168,3 +168,9 @@ def test_trajectories_match_torch_optim(name):
         opt.step()
     for got, t in zip(params, tensors, strict=True):
         np.testing.assert_allclose(got, t.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_the_rules_print_as_latex_for_jupyter():
+    text = optim.adam()._repr_latex_()
+    assert text.startswith("$\\begin{aligned}") and text.count("\\leftarrow") == 3
+    assert "\\sqrt{" in text and "0.999" in text
