@@ -76,7 +76,7 @@ class SGD:
                     env[st] = g.leaf(self.states[k])
                     k += 1
                 for target, expr in opt.rules:
-                    expr = sp.sympify(expr)
+                    expr = _hoist(sp.sympify(expr), env, g)
                     syms = sorted(expr.free_symbols, key=str)
                     body = expr.xreplace({sym: VARS[j] for j, sym in enumerate(syms)})
                     env[target] = g.ew(body, [env[sym] for sym in syms], g.shape(pid))
@@ -235,6 +235,33 @@ class SGD:
 
 #: A data set checked and laid out for :meth:`SGD.epoch` (kept under its old name).
 Data = EpochData
+
+
+#: Rule symbols whose values are 1 x 1 (the same for every entry of a parameter).
+_SCALARS = (optim.ALPHA, optim.STEP)
+
+
+def _hoist(expr: sp.Expr, env: dict, g) -> sp.Expr:
+    """``expr`` with its subexpressions of the learning rate and step count alone
+    (Adam's 1 - beta^t) replaced by 1 x 1 nodes: computed once per step, not once
+    per entry of every parameter."""
+    out = {}
+
+    def walk(e: sp.Expr) -> sp.Expr:
+        if e.is_Atom:
+            return e
+        free = e.free_symbols
+        if free and free <= set(_SCALARS) and all(s in env for s in free):
+            syms = sorted(free, key=str)
+            body = e.xreplace({s: VARS[j] for j, s in enumerate(syms)})
+            node = g.ew(body, [env[s] for s in syms], (1, 1))
+            name = sp.Symbol(f"_scalar{node}")
+            env[name] = node
+            out[name] = node
+            return name
+        return e.func(*[walk(a) for a in e.args])
+
+    return walk(expr)
 
 
 def compile_sgd(risk: sp.Basic, params: Sequence[sp.MatrixSymbol], X: sp.MatrixSymbol,

@@ -72,3 +72,20 @@ def test_predictions_match_the_network_they_wrap():
     q = reg.params_
     want = (q["W2"] @ np.tanh(q["W1"] @ Xr.T + q["b1"]) + q["b2"]).T
     np.testing.assert_allclose(reg.predict(Xr), want, rtol=1e-10)
+
+
+def test_an_activation_written_in_sympy_survives_clone_and_pickle():
+    import pickle
+
+    import sympy as sp
+    from sklearn.base import clone
+
+    t = sp.Symbol("t")
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = SymnetClassifier(hidden_layer_sizes=(6,), activation=sp.Lambda(t, t / (1 + sp.Abs(t))),
+                           max_iter=20, learning_rate_init=0.05, random_state=0)
+    fitted = clone(clf).fit(X, y)
+    assert fitted.score(X, y) > 0.9
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(X), fitted.predict_proba(X))
