@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from . import backends, config, targets
+from . import backends, config
 from .derive import NoDependenceError, derive
 from .errors import ShapeError
 from .formulas import Gradients, equations, name_layers, name_nodes
@@ -224,16 +224,6 @@ class GradCheck:
                 f"(tolerance {self.rtol:g}, step {self.eps:g})")
 
 
-def _value(sym: sp.Basic, v) -> np.ndarray:
-    """A value for ``sym`` as every kernel takes it: a label matrix (OneHot,
-    BinaryLabels) also from 1-D class labels."""
-    arr = np.asarray(v)
-    kind = targets.kind_of(sym) if is_matrix(sym) else "real"
-    if kind != "real" and arr.ndim == 1 and sp.sympify(sym.shape[0]).is_Integer:
-        return targets.labels_to_targets(str(sym), kind, arr, int(sym.shape[0]))
-    return np.asarray(v, dtype=float)
-
-
 def check_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], values: dict, *, eps: float = 1e-6,
                rtol: float = 1e-6, seed: int = 0) -> GradCheck:
     """Compare the derived gradient with central differences (eq. 4.59).
@@ -255,7 +245,8 @@ def check_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], values: dict, *, eps: fl
         raise ValueError(f"check_grad needs values for {', '.join(missing)}")
     grads = grad(expr, wrt)
     k = compile([expr, *grads], syms)
-    base = {s: _value(s, values[s]) for s in syms}
+    # As every kernel takes them: a label matrix also from 1-D class labels.
+    base = {s: np.asarray(values[s], dtype=float) for s in syms}
     rng = np.random.default_rng(seed)
     direction = {w: rng.standard_normal(np.shape(base[w])) for w in wrt}
 

@@ -245,7 +245,6 @@ def _hoist(expr: sp.Expr, env: dict, g) -> sp.Expr:
     """``expr`` with its subexpressions of the learning rate and step count alone
     (Adam's 1 - beta^t) replaced by 1 x 1 nodes: computed once per step, not once
     per entry of every parameter."""
-    out = {}
 
     def walk(e: sp.Expr) -> sp.Expr:
         if e.is_Atom:
@@ -257,7 +256,6 @@ def _hoist(expr: sp.Expr, env: dict, g) -> sp.Expr:
             node = g.ew(body, [env[s] for s in syms], (1, 1))
             name = sp.Symbol(f"_scalar{node}")
             env[name] = node
-            out[name] = node
             return name
         return e.func(*[walk(a) for a in e.args])
 

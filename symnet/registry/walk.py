@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import sympy as sp
@@ -12,7 +13,7 @@ from . import lookup
 __all__ = ["BodyWalker"]
 
 
-class BodyWalker:
+class BodyWalker(ABC):
     """Emit a scalar body with ``builder`` (a :class:`~symnet.registry.ScalarBuilder`),
     each head by its row's compiled form, memoized per subexpression.
 
@@ -37,9 +38,9 @@ class BodyWalker:
         self.env = env  # shared: a caller may add CSE temporaries after creating the walk
         self.memo: dict[sp.Expr, Any] = {}
 
+    @abstractmethod
     def leaf(self, e: sp.Expr) -> Any:
         """The value of a number or a dimension symbol, else None."""
-        raise NotImplementedError
 
     def __call__(self, e: sp.Expr) -> Any:
         hit = self.env.get(e)

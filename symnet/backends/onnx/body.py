@@ -126,11 +126,11 @@ class OnnxBuilder:
             mag = self.g.node("Abs", [xs[0]])
             neg = self.g.node("Less", [xs[1], self.const(0.0)])
             return self.g.node("Where", [neg, self.g.node("Neg", [mag]), mag])
-        if name in ("exp2", "log2", "log10"):
-            base = {"exp2": 2.0, "log2": 2.0, "log10": 10.0}[name]
-            if name == "exp2":
-                return self.g.node("Pow", [self.const(2.0), xs[0]])
-            return self.div(self.g.node("Log", [xs[0]]), self.const(np.log(base)))
+        if name == "exp2":
+            return self.g.node("Pow", [self.const(2.0), xs[0]])
+        if name in ("log2", "log10"):
+            ln_base = np.log(2.0 if name == "log2" else 10.0)
+            return self.div(self.g.node("Log", [xs[0]]), self.const(ln_base))
         if name == "pow":
             return self.g.node("Pow", list(xs))
         raise UnsupportedError(f"ONNX export: no ONNX operator for {name!r}")
