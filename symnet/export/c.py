@@ -10,6 +10,7 @@ import sympy as sp
 
 from .. import __version__
 from ..backends import exporter
+from ..lower import pointwise_shapes
 from ..runtime import Kernel
 from ..sgd import SGD
 
@@ -51,11 +52,7 @@ def _pointwise(kernel: Kernel) -> tuple[dict, list]:
     prog = kernel.program
     if any(getattr(sym, "is_Matrix", False) for _, sym in prog.inputs) or not prog.inputs:
         return {}, list(prog.dims)
-    shapes = {n: (1, POINTS) for n, _ in prog.inputs}
-    for s in prog.steps:
-        if s.shape == (1, 1) and any(a in shapes for a in s.args):
-            shapes[s.out] = (1, POINTS)
-    return shapes, [*prog.dims, POINTS]
+    return pointwise_shapes(prog, {n for n, _ in prog.inputs}, POINTS), [*prog.dims, POINTS]
 
 
 def target_of(obj: Kernel | SGD, name: str | None) -> Target:

@@ -10,8 +10,9 @@ into code.
 
 from .epoch import EpochData, EpochSpec
 from .fold import Fold
-from .group import Group
+from .group import Group, needs_broadcast, pointwise_shapes
 from .memory import workspace
 from .plan import KernelPlan, plan_kernel
 
-__all__ = ["EpochData", "EpochSpec", "Fold", "Group", "KernelPlan", "plan_kernel", "workspace"]
+__all__ = ["EpochData", "EpochSpec", "Fold", "Group", "KernelPlan", "needs_broadcast",
+           "plan_kernel", "pointwise_shapes", "workspace"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import sympy as sp
+
+from ..graph import VARS
 from ..schedule import Program, Step
 
-__all__ = ["Group", "group_steps", "shapes_of", "sink"]
+__all__ = ["Group", "group_steps", "needs_broadcast", "pointwise_shapes", "shapes_of", "sink"]
 
 
 @dataclass
@@ -24,6 +27,43 @@ class Group:
     @property
     def op(self) -> str:
         return self.steps[0].op
+
+
+def pointwise_shapes(prog: Program, pointwise: set[str], points: sp.Symbol) -> dict:
+    """Shape overrides evaluating a scalar formula over ``points`` values: the
+    point-valued inputs, and every 1 x 1 step that reads one, become 1 x points
+    rows (every backend and every export lays a point-wise program out so).
+
+    >>> one = (sp.S(1), sp.S(1))
+    >>> prog = Program([("x", sp.Symbol("x")), ("c", sp.Symbol("c"))], [],
+    ...                [Step("y", "ew", ("x", "c"), one, VARS[0] * VARS[1], (one, one))], ["y"])
+    >>> pointwise_shapes(prog, {"x"}, sp.Symbol("n"))
+    {'x': (1, n), 'y': (1, n)}
+    """
+    shapes = {n: (1, points) for n, _ in prog.inputs if n in pointwise}
+    for s in prog.steps:
+        if s.shape == (1, 1) and any(a in shapes for a in s.args):
+            shapes[s.out] = (1, points)
+    return shapes
+
+
+def needs_broadcast(s: Step) -> bool:
+    """Whether an elementwise step's body reads no argument spanning one of the
+    result's dimensions (a constant, or 1 x 1 values filling a matrix): its
+    value must be spread over the result's shape.
+
+    >>> n = sp.Symbol("n")
+    >>> needs_broadcast(Step("y", "ew", ("c",), (n, sp.S(1)), VARS[0] * 2, ((1, 1),)))
+    True
+    """
+    if s.shape == (1, 1):
+        return False
+    used = s.attr.free_symbols if isinstance(s.attr, sp.Basic) else set()
+    shapes = [v if s.views and s.views[k] is not None else sh
+              for k, (sh, v) in enumerate(zip(s.arg_shapes, s.views or (None,) * len(s.args),
+                                              strict=True)) if VARS[k] in used]
+    return any(s.shape[d] != 1 and all(sp.sympify(sh[d]) == 1 for sh in shapes)
+               for d in (0, 1))
 
 
 def shapes_of(prog: Program, shapes: dict[str, tuple] | None = None) -> dict[str, tuple]:

@@ -11,7 +11,7 @@ import sympy as sp
 
 from ... import aligned
 from ...config import blas_threshold
-from ...lower import EpochData, EpochSpec, KernelPlan, plan_kernel, workspace
+from ...lower import EpochData, EpochSpec, KernelPlan, plan_kernel, pointwise_shapes, workspace
 from ...schedule import Program
 from .blas import GEMM_SLOT, blas_address
 from .jit import Compiled, compile_jobs, target_fingerprint
@@ -168,13 +168,8 @@ class NativeFunction(_Native):
         dims = list(self.prog.dims)
         if points:
             dims.append(POINTS)
-            pointwise = {self.prog.inputs[k][0] for k in points}
-            for n in pointwise:
-                shapes[n] = (1, POINTS)
-            for s in self.prog.steps:
-                if s.shape == (1, 1) and any(a in pointwise for a in s.args):
-                    shapes[s.out] = (1, POINTS)
-                    pointwise.add(s.out)
+            shapes = pointwise_shapes(self.prog, {self.prog.inputs[k][0] for k in points},
+                                      POINTS)
         return self._compile(points, _PROTO, shapes, dims)
 
     # ---------------------------------------------------------------- call

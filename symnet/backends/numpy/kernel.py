@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 
 from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS, VARS
-from ...lower import KernelPlan
+from ...lower import KernelPlan, needs_broadcast
 from ...schedule import Step
 from .printer import SymnetNumPyPrinter
 from .runtime import namespace
@@ -39,18 +39,6 @@ def _viewed(name: str, own: tuple, view: tuple | None) -> str:
     if tuple(view) == tuple(own)[::-1]:
         return f"{name}.T"
     return f"{name}.reshape({_dim(sp.sympify(view[0]))}, {_dim(sp.sympify(view[1]))})"
-
-
-def _needs_broadcast(s: Step) -> bool:
-    """Whether the arguments the body reads do not already span the result's shape."""
-    if s.shape == (1, 1):
-        return False
-    used = s.attr.free_symbols if isinstance(s.attr, sp.Basic) else set()
-    shapes = [v if s.views and s.views[k] is not None else sh
-              for k, (sh, v) in enumerate(zip(s.arg_shapes, s.views or (None,) * len(s.args),
-                                              strict=True)) if VARS[k] in used]
-    return any(s.shape[d] != 1 and all(sp.sympify(sh[d]) == 1 for sh in shapes)
-               for d in (0, 1))
 
 
 def step_lines(s: Step, dtype: str) -> list[str]:
@@ -85,7 +73,7 @@ def step_lines(s: Step, dtype: str) -> list[str]:
         printer = SymnetNumPyPrinter(names)
         lines = _body_lines(printer, s.out, s.attr, f"_{s.out}")
         # Arguments that do not span the result only broadcast: spread it out.
-        if _needs_broadcast(s):
+        if needs_broadcast(s):
             lines.append(f"    {s.out} = np.broadcast_to({s.out}, "
                          f"({_dim(s.shape[0])}, {_dim(s.shape[1])}))")
         return lines

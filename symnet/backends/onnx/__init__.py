@@ -15,7 +15,7 @@ import sympy as sp
 
 from ...errors import UnsupportedError
 from ...graph import VARS
-from ...lower import KernelPlan
+from ...lower import KernelPlan, needs_broadcast
 from .body import Graph, OnnxBody
 
 __all__ = ["IR_VERSION", "OPSET", "export_model"]
@@ -57,15 +57,6 @@ class _Dims:
         return self._float[d]
 
 
-def _spans(s, shapes: dict) -> bool:
-    """Whether the arguments the body reads already span the step's shape."""
-    used = s.attr.free_symbols if isinstance(s.attr, sp.Basic) else set()
-    got = [(s.views[k] if s.views and s.views[k] is not None else shapes[a])
-           for k, a in enumerate(s.args) if VARS[k] in used]
-    return all(any(sp.sympify(sh[d]) == sp.sympify(s.shape[d]) for sh in got)
-               or sp.sympify(s.shape[d]) == 1 for d in (0, 1))
-
-
 def _step(g: Graph, s, t: dict, shapes: dict, dims: _Dims) -> str:
     a = [t[x] for x in s.args]
     op = s.op
@@ -78,7 +69,7 @@ def _step(g: Graph, s, t: dict, shapes: dict, dims: _Dims) -> str:
                 src = g.node("Transpose", [src], perm=[1, 0])
             env[VARS[k]] = src
         out = OnnxBody(g, env, dims)(s.attr)
-        if not _spans(s, shapes):
+        if needs_broadcast(s):
             out = g.node("Expand", [out, dims.shape(s.shape)])
         return out
     if op == "matmul":
