@@ -2,7 +2,8 @@
 
 Many kernels of random shapes (products over every inner dimension,
 transposes, elementwise chains, reductions, MLP training steps of random
-widths, solves, determinants and Kronecker products, point-wise formulas)
+widths, solves, determinants and Kronecker products, point-wise formulas,
+whole SGD epochs of deep random MLPs under every optimizer)
 are compiled in this process with one cache folder, in both dtypes; a
 second process then compiles the same list over the same folder in another
 order and checks again. A cache entry used for a request it was not written
@@ -83,7 +84,36 @@ def build(spec: dict):
     return outs, [x, y], [rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)], None
 
 
+def check_epoch(spec: dict, dtype: str) -> None:
+    """Two SGD epochs of a random (possibly deep) MLP with a random optimizer: the
+    native epoch (optimizer state updated in place) against the NumPy one."""
+    from symnet.sgd import compile_sgd
+    from symnet.train import init_params
+
+    depth, width, classes = spec["dims"]
+    net = MLP([3] + [width] * depth + [classes], spec["act"])
+    rng = np.random.default_rng(spec["seed"])
+    X = rng.standard_normal((3, 11)).astype(dtype)
+    y = rng.integers(0, classes, 11)
+    start = [np.ascontiguousarray(v) for v in init_params(net, spec["seed"], dtype).values()]
+    out = {}
+    for backend in ("numpy", "llvm"):
+        sgd = compile_sgd(net.risk(lam=0.01), net.params, net.X, net.labels(), backend=backend,
+                          dtype=dtype, optimizer=spec["optimizer"])
+        params = [p.copy() for p in start]
+        for e in range(2):
+            sgd.epoch(X, y, np.random.default_rng(e).permutation(11), spec["batch"], 0.01,
+                      params)
+        out[backend] = params
+    tol = 1e-9 if dtype == "float64" else 2e-3
+    for g, w in zip(out["llvm"], out["numpy"], strict=True):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=json.dumps(spec))
+
+
 def check(spec: dict, dtype: str) -> None:
+    if spec["kind"] == "epoch":
+        check_epoch(spec, dtype)
+        return
     outs, ins, args, wrt = build(spec)
     if wrt is None:
         got = symnet.compile(outs, ins, backend="llvm", dtype=dtype)(*args)
@@ -115,6 +145,14 @@ specs = st.one_of(
                            "dims": st.tuples(st.integers(1, 6), st.integers(1, 4),
                                              st.integers(1, 3)),
                            "seed": st.integers(0, 99)}),
+    # Deep nets (repeated layers share generated functions) trained by every optimizer.
+    st.fixed_dictionaries({"kind": st.just("epoch"),
+                           "dims": st.tuples(st.integers(1, 8), st.integers(1, 5),
+                                             st.integers(2, 4)),
+                           "act": st.sampled_from(["tanh", "relu", "logistic", "softplus"]),
+                           "optimizer": st.sampled_from(["sgd", "momentum", "nesterov",
+                                                         "adagrad", "rmsprop", "adam", "adamw"]),
+                           "batch": st.integers(1, 12), "seed": st.integers(0, 99)}),
     st.fixed_dictionaries({"kind": st.just("pointwise"),
                            "dims": st.tuples(st.integers(1, 40), st.integers(1, 5),
                                              st.integers(0, 3)),
