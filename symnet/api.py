@@ -22,7 +22,8 @@ from .runtime import Kernel
 from .schedule import Program, schedule
 from .tosympy import ToSympy
 
-__all__ = ["grad", "compile", "compile_grad", "check_grad", "GradCheck", "lower"]
+__all__ = ["grad", "compile", "compile_grad", "check_grad", "GradCheck", "build_kernel",
+           "lower"]
 
 
 def debug_level() -> int:
@@ -149,10 +150,19 @@ def compile(outputs: sp.Basic | Iterable[sp.Basic], inputs: Iterable[sp.Basic],
         return schedule(g, ins), outs
 
     prog, outs = cached_program(("compile", outs, ins), derive_program)
-    return _kernel(prog, ins, outs, backend, dtype, name)
+    return build_kernel(prog, ins, outs, backend, dtype, name)
 
 
-def _kernel(prog: Program, ins: list, outs: list, backend: str, dtype, name: str) -> Kernel:
+def build_kernel(prog: Program, ins: list, outs: list, backend: str, dtype,
+                 name: str) -> Kernel:
+    """The kernel of a derived program: the backend builds its code (a warm disk cache
+    loads it), ``ins`` are the input symbols in call order, ``outs`` the outputs.
+
+    >>> x = sp.Symbol('x')
+    >>> k = compile([2 * x], [x])
+    >>> float(build_kernel(k.program, [x], k.outputs, 'numpy', 'float64', 'twice')(3.0)[0])
+    6.0
+    """
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"a kernel name must be a C and Python identifier, got {name!r}")
     be = backends.get(backend)
@@ -196,7 +206,7 @@ def compile_grad(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Ba
         return schedule(g, ins), outs
 
     prog, outs = cached_program(("compile_grad", expr, wrt, ins), derive_program)
-    return _kernel(prog, ins, outs, backend, dtype, name)
+    return build_kernel(prog, ins, outs, backend, dtype, name)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 from scipy.sparse.linalg import LinearOperator
 
-from .api import _as_list, _kernel
+from .api import _as_list, build_kernel
 from .errors import ShapeError
 from .formulas import name_nodes
 from .programs import cached_program, check_dtype, check_inputs
@@ -78,7 +78,7 @@ def compile_hvp(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Bas
     key = ("compile_hvp", kind, expr, wrt, ins, vs, output if output is not None else 0,
            int(value))
     prog, outs = cached_program(key, derive_program)
-    return _kernel(prog, [*ins, *vs], outs, backend, dtype, name)
+    return build_kernel(prog, [*ins, *vs], outs, backend, dtype, name)
 
 
 def compile_gnvp(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Basic],
@@ -134,7 +134,7 @@ def compile_jvp(outputs: sp.Basic | Iterable[sp.Basic], wrt: Sequence[sp.Basic],
         return schedule(g, [*ins, *vs]), [*outs, *tans]
 
     prog, full = cached_program(("compile_jvp", outs, wrt, ins, vs), derive_program)
-    return _kernel(prog, [*ins, *vs], full, backend, dtype, name)
+    return build_kernel(prog, [*ins, *vs], full, backend, dtype, name)
 
 
 # ---------------------------------------------------------------- LinearOperator

@@ -65,23 +65,8 @@ class SGD:
             step = None
             if opt.counts_steps:
                 step = g.ew(VARS[0] + 1, [g.leaf(self.states[-1])], (1, 1))
-            new, new_states = [], []
-            k = 0
-            for p, d in zip(self.params, grads, strict=True):
-                pid = g.find_leaf(p)
-                env = {optim.THETA: pid, optim.G: d, optim.ALPHA: alpha}
-                if step is not None:
-                    env[optim.STEP] = step
-                for st in opt.state:
-                    env[st] = g.leaf(self.states[k])
-                    k += 1
-                for target, expr in opt.rules:
-                    expr = _hoist(sp.sympify(expr), env, g)
-                    syms = sorted(expr.free_symbols, key=str)
-                    body = expr.xreplace({sym: VARS[j] for j, sym in enumerate(syms)})
-                    env[target] = g.ew(body, [env[sym] for sym in syms], g.shape(pid))
-                new.append(env[optim.THETA])
-                new_states += [env[st] for st in opt.state]
+            new, new_states = _rule_nodes(g, opt, [g.find_leaf(p) for p in self.params],
+                                          grads, alpha, self.states, step)
             if step is not None:
                 new_states.append(step)
             # Untracked, the loss (and its penalty sums) is dead code per step.
@@ -231,6 +216,30 @@ class SGD:
         if self._state_values is None:
             return {}
         return {str(s): v for s, v in zip(self.states, self._state_values, strict=True)}
+
+
+def _rule_nodes(g, opt: optim.Optimizer, thetas: Sequence[int], grads: Sequence[int],
+                alpha: int, states: Sequence[sp.MatrixSymbol], step: int | None
+                ) -> tuple[list[int], list[int]]:
+    """The optimizer's rules as elementwise nodes of ``g``: every parameter's new
+    value and its new states (``states``: per parameter, in ``opt.state`` order)."""
+    new, new_states = [], []
+    k = 0
+    for pid, d in zip(thetas, grads, strict=True):
+        env = {optim.THETA: pid, optim.G: d, optim.ALPHA: alpha}
+        if step is not None:
+            env[optim.STEP] = step
+        for st in opt.state:
+            env[st] = g.leaf(states[k])
+            k += 1
+        for target, expr in opt.rules:
+            expr = _hoist(sp.sympify(expr), env, g)
+            syms = sorted(expr.free_symbols, key=str)
+            body = expr.xreplace({sym: VARS[j] for j, sym in enumerate(syms)})
+            env[target] = g.ew(body, [env[sym] for sym in syms], g.shape(pid))
+        new.append(env[optim.THETA])
+        new_states += [env[st] for st in opt.state]
+    return new, new_states
 
 
 #: A data set checked and laid out for :meth:`SGD.epoch` (kept under its old name).

@@ -26,10 +26,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backends", ("backends",)),
     ("runtime", ("runtime",)),
     ("api", ("api", "second_order", "hessian", "curvature")),
-    ("sgd", ("optim", "sgd")),
+    ("sgd", ("optim", "sgd", "update")),
     ("train", ("train",)),
     ("export", ("export",)),
     ("estimators", ("sklearn",)),
+    ("distributed", ("distributed",)),
     ("tools", ("explain", "cli", "__init__")),
 ]
 
