@@ -180,6 +180,20 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["classification", "regression"], default=None,
                    help="default: inferred from the targets (whole numbers >= 0 with few "
                    "distinct values: classification), and said in the output")
+    t.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="train data-parallel on this Dask scheduler (tcp://host:port), or on "
+                   "a new local cluster: 'local' (2 workers) or 'local:N' (needs the "
+                   "distributed extra)")
+    t.add_argument("--mode", choices=["sync", "local"], default="sync",
+                   help="with --scheduler: sync (average the gradients every step: the same "
+                   "numbers as one process) or local (average the parameters every "
+                   "--sync-every steps)")
+    t.add_argument("--sync-every", type=_positive(int), default=8,
+                   help="with --mode local: steps per worker between averages (default 8)")
+    t.add_argument("--checkpoint", metavar="NPZ", default=None,
+                   help="with --scheduler: write a checkpoint to this file every epoch")
+    t.add_argument("--resume", metavar="NPZ", default=None,
+                   help="with --scheduler: continue the run saved in this checkpoint")
     t.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is shown only when stderr is a terminal)")
     t.add_argument("--plot", metavar="PNG", default=None,
@@ -372,6 +386,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_plot_path(args.plot)
     if args.sizes is not None and args.hidden is not None:
         raise ValueError("give --sizes or --hidden, not both")
+    lone = [f"--{o}" for o in ("checkpoint", "resume") if getattr(args, o)]
+    if lone and not args.scheduler:
+        raise ValueError(f"{' and '.join(lone)} belong to data-parallel training: add "
+                         "--scheduler ADDRESS (or local)")
     user_model = _user_model(args.model) if args.model else None
     if user_model is not None and args.task is None:
         args.task = user_model.task
@@ -432,7 +450,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
              f"{args.backend} {args.dtype}")
     emit(f"data: {source}, {len(y_tr)} training / {len(y_va)} validation samples")
     start = time.perf_counter()
-    if args.method == "sgd":
+    if args.method == "sgd" and not args.scheduler:
         training_sgd(net, loss, args.lam, args.backend, args.dtype, args.batch_size,
                      args.optimizer)
         emit(f"derived and compiled the training epoch in {time.perf_counter() - start:.2f} s")
@@ -445,11 +463,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         emit(f"{r['epoch']:>5}  {r['train_loss']:>10.4f}  {r['val_loss']:>10.4f}  "
              f"{r['val_error']:>9.4f}  {r['seconds']:>7.2f}")
 
-    result = fit(net, X_tr, y_tr, X_val=X_va, y_val=y_va, loss=loss, lam=args.lam,
-                 alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
-                 patience=args.patience, seed=args.seed, backend=args.backend,
-                 dtype=args.dtype, progress=progress, callback=report, method=args.method,
-                 curvature=args.curvature, damping=args.damping, optimizer=args.optimizer)
+    common = dict(X_val=X_va, y_val=y_va, loss=loss, lam=args.lam, alpha=args.alpha,
+                  epochs=args.epochs, batch_size=args.batch_size, patience=args.patience,
+                  seed=args.seed, backend=args.backend, dtype=args.dtype, progress=progress,
+                  callback=report, optimizer=args.optimizer)
+    if args.scheduler:
+        result = _fit_distributed(args, net, X_tr, y_tr, emit, common)
+    else:
+        result = fit(net, X_tr, y_tr, method=args.method, curvature=args.curvature,
+                     damping=args.damping, **common)
     total = time.perf_counter() - start
     if result.stopped_early:
         emit(f"stopped early after {step} {len(result.history)}: no lower validation error "
@@ -471,6 +493,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         emit(f"saved training curves to {plot_history(result.history, args.plot)}")
     return 0
+
+
+def _fit_distributed(args: argparse.Namespace, net, X, y, emit, common: dict):
+    """train.fit's run on a Dask cluster (symnet.distributed), the data cut into one
+    shard per worker."""
+    if args.method != "sgd":
+        raise ValueError(f"--scheduler trains by SGD; --method {args.method} is full batch on "
+                         "one machine")
+    try:
+        from . import distributed
+    except ImportError as e:
+        raise ValueError(f"--scheduler needs Dask distributed ({e}); install the extra: pip "
+                         "install 'symnet[distributed]'") from None
+    from distributed import Client
+
+    address = args.scheduler
+    if address == "local" or address.startswith("local:"):
+        count = address.partition(":")[2] or "2"
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--scheduler {address}: the worker count must be a positive "
+                             "integer, as in local:2")
+        client = distributed.local_client(int(count))
+    else:
+        client = Client(address, timeout="20s")
+    try:
+        workers = len(client.scheduler_info()["workers"])
+        emit(f"dask: {workers} worker(s) at {client.scheduler.address}, --mode {args.mode}"
+             + (f" (average every {args.sync_every} steps)" if args.mode == "local" else ""))
+        return distributed.fit(net, X, y, client=client, mode=args.mode,
+                               sync_every=args.sync_every, checkpoint=args.checkpoint,
+                               resume=args.resume, **common)
+    finally:
+        client.close()
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -282,3 +282,27 @@ def test_progress_shows_one_bar_and_the_dashboard(client, capsys):
     assert "sample/s" in out.err and "epoch 2/2" in out.err
     if "dashboard" in client.scheduler_info().get("services", {}):
         assert f"Dask dashboard: {client.dashboard_link}" in out.out
+
+
+def test_cli_trains_on_the_scheduler_like_one_process(client, capsys, tmp_path):
+    from symnet.cli import main
+
+    base = ["train", "--batch-size", "64", "--epochs", "2", "--no-progress", "--seed", "3"]
+    assert main(base) == 0
+    alone = capsys.readouterr().out
+    ck = tmp_path / "cli.npz"
+    assert main([*base, "--scheduler", client.scheduler.address, "--checkpoint", str(ck)]) == 0
+    spread = capsys.readouterr().out
+    assert "dask: 2 worker(s)" in spread
+    def rows(out: str) -> list[list[str]]:  # epoch, train loss, val loss, val error
+        return [line.split()[:4] for line in out.splitlines() if line.split()[:1] in
+                (["1"], ["2"])]
+
+    assert len(rows(alone)) == 2
+    assert rows(alone) == rows(spread)  # the same numbers
+    assert alone.splitlines()[-1].split(" with ")[0] == spread.splitlines()[-1].split(" with ")[0]
+    assert sd.load_checkpoint(ck).epoch == 2
+    assert main(["train", "--resume", str(ck), "--no-progress"]) == 1
+    assert "--resume belong to data-parallel training" in capsys.readouterr().err
+    assert main([*base, "--scheduler", "local:x"]) == 1
+    assert "worker count must be a positive integer" in capsys.readouterr().err
