@@ -9,7 +9,8 @@
 Workloads: W1 per-sample SGD (w1_sgd.py), W2 minibatch SGD (w2_minibatch.py),
 W3 partial derivatives at many points (w3_points.py), W4 compile time
 (w4_compile.py), W5 Hessian-vector products (w5_second_order.py), W6 scikit-learn
-estimators (w6_estimators.py). Every peer
+estimators (w6_estimators.py), W7 data-parallel training on Dask
+(w7_distributed.py). Every peer
 runs in its own process, with OPENBLAS_CORETYPE
 and OPENBLAS_L2_SIZE removed from its environment (see harness.py). Peers
 come from the ``bench`` extra; a missing one is reported as skipped.
@@ -40,11 +41,12 @@ WORKLOADS = {
     "W4": "w4_compile",
     "W5": "w5_second_order",
     "W6": "w6_estimators",
+    "W7": "w7_distributed",
 }
 
 #: Packages whose versions head the report (the rest are listed below it).
 PACKAGES = ["symnet", "sympy", "numpy", "scipy", "llvmlite", "torch", "jax", "jaxlib", "numba",
-            "pytensor", "symengine", "threadpoolctl"]
+            "pytensor", "symengine", "threadpoolctl", "dask", "distributed"]
 
 
 def _cpu() -> tuple[str, str]:

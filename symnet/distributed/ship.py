@@ -86,11 +86,13 @@ class UpdateSpec:
                    str(update.dtype))
 
     def build(self) -> Update:
-        name, text = self.text.split("\0", 1)
-        params, rules, program = serialize.loads(text)
-        opt = optim.Optimizer(name, tuple((t, e) for t, e in rules))
+        """A fresh Update (zero state) over the kernel this process built for the spec."""
         hit = _BUILT.get(self.digest)
-        up = Update(list(params), opt, self.backend, self.dtype,
-                    program=program, kernel=hit)
-        _BUILT[self.digest] = up.kernel
-        return up
+        if hit is None:
+            name, text = self.text.split("\0", 1)
+            params, rules, program = serialize.loads(text)
+            opt = optim.Optimizer(name, tuple((t, e) for t, e in rules))
+            hit = Update(list(params), opt, self.backend, self.dtype, program=program)
+            _BUILT[self.digest] = hit
+        return Update(hit.params, hit.optimizer, self.backend, self.dtype,
+                      program=hit.program, kernel=hit.kernel)
