@@ -252,22 +252,218 @@ def _numba_epoch(cache: bool = False):
     return numba.njit(cache=cache)(numba_epoch_loops)
 
 
-def numba_peer():
+def numba_epoch_axpy(W1T, b1, W2T, b2, X, y, order, alpha, lam):
+    """One epoch in the loop order an expert picks without fast-math: the weights
+    stored transposed, so every product and update runs along contiguous rows
+    (z1 += x[i] W1T[i, :], an axpy the compiler vectorizes without reassociating)."""
+    n_in, n_h = W1T.shape
+    n_out = W2T.shape[1]
+    a1 = np.empty(n_h)
+    d1 = np.empty(n_h)
+    d2 = np.empty(n_out)
+    for s in order:
+        x = X[s]
+        a1[:] = b1
+        for i in range(n_in):
+            xi = x[i]
+            for j in range(n_h):
+                a1[j] += xi * W1T[i, j]
+        for j in range(n_h):
+            a1[j] = 1.0 / (1.0 + math.exp(-a1[j]))
+        d2[:] = b2
+        for j in range(n_h):
+            aj = a1[j]
+            for k in range(n_out):
+                d2[k] += aj * W2T[j, k]
+        zmax = -np.inf
+        for k in range(n_out):
+            zmax = max(zmax, d2[k])
+        total = 0.0
+        for k in range(n_out):
+            d2[k] = math.exp(d2[k] - zmax)
+            total += d2[k]
+        for k in range(n_out):
+            d2[k] /= total
+        d2[y[s]] -= 1.0
+        for j in range(n_h):
+            acc = 0.0
+            for k in range(n_out):
+                acc += W2T[j, k] * d2[k]
+            d1[j] = acc * a1[j] * (1.0 - a1[j])
+        for j in range(n_h):
+            aj = a1[j]
+            for k in range(n_out):
+                W2T[j, k] -= alpha * (d2[k] * aj + lam * W2T[j, k])
+        for k in range(n_out):
+            b2[k] -= alpha * d2[k]
+        for i in range(n_in):
+            xi = x[i]
+            for j in range(n_h):
+                W1T[i, j] -= alpha * (d1[j] * xi + lam * W1T[i, j])
+        for j in range(n_h):
+            b1[j] -= alpha * d1[j]
+
+
+#: numba rows: (name, note, loop order, fastmath). The table's best peer is the fastest.
+NUMBA_ROWS = {
+    "numba @njit epoch": ("hand-written loops, whole epoch, dot-product order", "dot", False),
+    "numba @njit epoch, axpy order": ("weights stored transposed: every inner loop runs "
+                                      "along a contiguous row", "axpy", False),
+    "numba @njit(fastmath=True) epoch": ("dot-product order, reductions reassociated",
+                                         "dot", True),
+}
+
+
+def numba_peer(name: str = "numba @njit epoch"):
     X_tr, y_tr, _, _, params, orders = _problem()
+    note, order_kind, fast = NUMBA_ROWS[name]
 
     def body(peer: Peer) -> None:
-        fn = _numba_epoch()
+        import numba
+
+        fn = numba.njit(fastmath=fast)(numba_epoch_axpy if order_kind == "axpy"
+                                       else numba_epoch_loops)
         W1, b1, W2, b2 = (p.copy() for p in params)
         b1, b2 = b1.reshape(-1), b2.reshape(-1)
+        if order_kind == "axpy":
+            W1, W2 = np.ascontiguousarray(W1.T), np.ascontiguousarray(W2.T)
         X = np.ascontiguousarray(X_tr)
         y = y_tr.astype(np.int64)
 
         def epoch(order):
             fn(W1, b1, W2, b2, X, y, order.astype(np.int64), W1_ALPHA, W1_LAMBDA)
 
-        _epochs(peer, epoch, orders, lambda: [W1, b1, W2, b2])
+        def final():
+            if order_kind == "axpy":
+                return [W1.T.copy(), b1, W2.T.copy(), b2]
+            return [W1, b1, W2, b2]
 
-    return run_peer("numba @njit epoch", ("numba",), body, "hand-written loops, whole epoch")
+        peer.extra["threads"] = "1"
+        peer.extra["flags"] = f"numba {numba.__version__}, fastmath={fast}"
+        _epochs(peer, epoch, orders, final)
+
+    return run_peer(name, ("numba",), body, note)
+
+
+#: Algorithm 4.1 in C as a C programmer writes it (axpy loop order, as the numba row).
+C_EPOCH = r"""
+#include <math.h>
+#include <stdint.h>
+void epoch(double *restrict W1T, double *restrict b1, double *restrict W2T,
+           double *restrict b2, const double *restrict X, const int64_t *restrict y,
+           const int64_t *restrict order, int64_t n, double alpha, double lam) {
+    enum { NI = 64, NH = 32, NO = 10 };
+    double a1[NH], d1[NH], d2[NO];
+    for (int64_t s = 0; s < n; ++s) {
+        const double *x = X + order[s] * NI;
+        for (int j = 0; j < NH; ++j) a1[j] = b1[j];
+        for (int i = 0; i < NI; ++i)
+            for (int j = 0; j < NH; ++j) a1[j] += x[i] * W1T[i * NH + j];
+        for (int j = 0; j < NH; ++j) a1[j] = 1.0 / (1.0 + exp(-a1[j]));
+        for (int k = 0; k < NO; ++k) d2[k] = b2[k];
+        for (int j = 0; j < NH; ++j)
+            for (int k = 0; k < NO; ++k) d2[k] += a1[j] * W2T[j * NO + k];
+        double zmax = -INFINITY, total = 0.0;
+        for (int k = 0; k < NO; ++k) zmax = d2[k] > zmax ? d2[k] : zmax;
+        for (int k = 0; k < NO; ++k) { d2[k] = exp(d2[k] - zmax); total += d2[k]; }
+        for (int k = 0; k < NO; ++k) d2[k] /= total;
+        d2[y[order[s]]] -= 1.0;
+        for (int j = 0; j < NH; ++j) {
+            double acc = 0.0;
+            for (int k = 0; k < NO; ++k) acc += W2T[j * NO + k] * d2[k];
+            d1[j] = acc * a1[j] * (1.0 - a1[j]);
+        }
+        for (int j = 0; j < NH; ++j)
+            for (int k = 0; k < NO; ++k)
+                W2T[j * NO + k] -= alpha * (d2[k] * a1[j] + lam * W2T[j * NO + k]);
+        for (int k = 0; k < NO; ++k) b2[k] -= alpha * d2[k];
+        for (int i = 0; i < NI; ++i)
+            for (int j = 0; j < NH; ++j)
+                W1T[i * NH + j] -= alpha * (d1[j] * x[i] + lam * W1T[i * NH + j]);
+        for (int j = 0; j < NH; ++j) b1[j] -= alpha * d1[j];
+    }
+}
+"""
+C_FLAGS = ["-O3", "-march=native", "-std=c99", "-fPIC", "-shared"]
+
+
+def c_peer():
+    import ctypes
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    X_tr, y_tr, _, _, params, orders = _problem()
+
+    def body(peer: Peer) -> None:
+        cc = shutil.which(os.environ.get("CC", "cc"))
+        if cc is None:
+            raise RuntimeError("no C compiler (cc) on PATH")
+        tmp = tempfile.mkdtemp(prefix="symnet-w1-c-")
+        src, lib = os.path.join(tmp, "epoch.c"), os.path.join(tmp, "epoch.so")
+        with open(src, "w") as f:
+            f.write(C_EPOCH)
+        subprocess.run([cc, *C_FLAGS, src, "-o", lib, "-lm"], check=True)
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True
+                                 ).stdout.splitlines()[0]
+        fn = ctypes.CDLL(lib).epoch
+        fn.restype = None
+        W1, b1, W2, b2 = (np.ascontiguousarray(p, dtype=np.float64) for p in params)
+        W1T, W2T = np.ascontiguousarray(W1.T), np.ascontiguousarray(W2.T)
+        b1, b2 = b1.reshape(-1).copy(), b2.reshape(-1).copy()
+        X = np.ascontiguousarray(X_tr, dtype=np.float64)
+        y = np.ascontiguousarray(y_tr, dtype=np.int64)
+        ptr = ctypes.c_void_p
+        fn.argtypes = [ptr] * 7 + [ctypes.c_int64, ctypes.c_double, ctypes.c_double]
+        if X.shape[1] != 64 or W1T.shape != (64, 32) or W2T.shape != (32, 10):
+            raise ValueError("the C epoch is written for 64-32-10")
+
+        def epoch(order):
+            o = np.ascontiguousarray(order, dtype=np.int64)
+            fn(W1T.ctypes.data, b1.ctypes.data, W2T.ctypes.data, b2.ctypes.data,
+               X.ctypes.data, y.ctypes.data, o.ctypes.data, o.shape[0], W1_ALPHA, W1_LAMBDA)
+
+        peer.extra["threads"] = "1"
+        peer.extra["flags"] = f"{version}: {' '.join(C_FLAGS[:2])}"
+        _epochs(peer, epoch, orders, lambda: [W1T.T.copy(), b1, W2T.T.copy(), b2])
+
+    return run_peer("C, hand-written loops (cc -O3 -march=native)", (), body,
+                    "axpy loop order, whole epoch")
+
+
+def sklearn_peer():
+    """scikit-learn's MLPClassifier, the same network and per-sample SGD: one
+    ``partial_fit`` per epoch over the samples in the epoch's order (shuffle off),
+    from the same initial parameters (sklearn stores W transposed)."""
+    X_tr, y_tr, _, _, params, orders = _problem()
+
+    def body(peer: Peer) -> None:
+        import sklearn
+        from sklearn.neural_network import MLPClassifier
+
+        clf = MLPClassifier(hidden_layer_sizes=(W1_SIZES[1],), activation="logistic",
+                            solver="sgd", learning_rate="constant",
+                            learning_rate_init=W1_ALPHA, momentum=0.0,
+                            nesterovs_momentum=False, alpha=W1_LAMBDA, batch_size=1,
+                            shuffle=False, random_state=0)
+        clf.partial_fit(X_tr[:1], y_tr[:1], classes=np.arange(W1_SIZES[-1]))
+        W1, b1, W2, b2 = (np.array(p, dtype=np.float64) for p in params)
+        clf.coefs_ = [W1.T.copy(), W2.T.copy()]
+        clf.intercepts_ = [b1.reshape(-1).copy(), b2.reshape(-1).copy()]
+
+        def epoch(order):
+            clf.partial_fit(X_tr[order], y_tr[order])
+
+        peer.extra["threads"] = "BLAS default"
+        peer.extra["flags"] = f"scikit-learn {sklearn.__version__}"
+        _epochs(peer, epoch, orders, lambda: [clf.coefs_[0].T.copy(),
+                                             clf.intercepts_[0].reshape(-1, 1),
+                                             clf.coefs_[1].T.copy(),
+                                             clf.intercepts_[1].reshape(-1, 1)])
+
+    return run_peer("scikit-learn MLPClassifier (partial_fit per epoch)", ("sklearn",), body,
+                    "solver sgd, batch 1, shuffle off: the epoch's order given")
 
 
 def _net():
@@ -409,7 +605,10 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         ("PyTorch eager", "torch_peer", (), ("torch",)),
         ("JAX jit step", "jax_step_peer", (), ("jax",)),
         ("JAX jit epoch", "jax_scan_peer", (), ("jax",)),
-        ("numba @njit epoch", "numba_peer", (), ("numba",)),
+        *[(name, "numba_peer", (name,), ("numba",)) for name in NUMBA_ROWS],
+        ("C, hand-written loops (cc -O3 -march=native)", "c_peer", (), ()),
+        ("scikit-learn MLPClassifier (partial_fit per epoch)", "sklearn_peer", (),
+         ("sklearn",)),
         ("symnet numpy per-step", "symnet_step_peer", ("numpy",), ()),
         ("symnet llvm per-step", "symnet_step_peer", ("llvm",), ()),
         ("symnet llvm whole-epoch", "symnet_sgd_peer", (), ()),
