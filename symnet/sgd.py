@@ -54,6 +54,7 @@ class SGD:
         if opt.counts_steps:
             self.states.append(sp.MatrixSymbol(f"{optim.STEP}_steps", 1, 1))
         self.inputs = [X, Y, ALPHA, *self.extra, *self.params, *self.states]
+        self._names = [str(s) for s in self.inputs]
         self._state_values: list[np.ndarray] | None = None
 
         def derive_program():
@@ -187,7 +188,7 @@ class SGD:
         # The scalars and parameters, checked with a one-sample batch.
         arrays, dims, _ = bind_arguments(
             self.inputs, (Xa[:, :1], Ya[:, :1], alpha, *extra, *params, *self._state_values),
-            {}, self.dtype)
+            {}, self.dtype, self._names)
         # bind_arguments may copy a 1 x 1 state into a new array: keep the one the
         # epoch updates.
         n_state = len(self._state_values)

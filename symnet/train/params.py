@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
+from .. import aligned
 from ..nn import MLP
 
 Params = dict[str, np.ndarray]
@@ -71,9 +72,13 @@ def _param_list(net: MLP, params: Mapping[str, np.ndarray], dtype) -> list[np.nd
                          f"{', '.join(names)}")
     out = []
     for p in net.params:
-        arr = np.array(params[str(p)], dtype=dtype)
+        arr = np.asarray(params[str(p)], dtype=dtype)
         shape = _concrete_shape(p)
         if arr.shape != shape:
             raise ValueError(f"parameter {p} has shape {arr.shape}, the model needs {shape}")
-        out.append(arr)
+        # A fresh cache-line aligned copy: the native epoch updates it in place
+        # without an aligned working copy per epoch.
+        mine = aligned.empty(shape, dtype)
+        mine[...] = arr
+        out.append(mine)
     return out

@@ -58,6 +58,17 @@ class _Call:
     dims: np.ndarray
 
 
+@dataclass
+class _EpochCall:
+    """Per-dims buffer placement of an epoch call (see EpochFunction._epoch_call)."""
+
+    n_buffers: int
+    scratch: list[tuple[int, int]]               # (buffer index, offset in the call's block)
+    params: list[int]                            # buffer indices passed as given
+    total: int                                   # elements of the block
+    dims: np.ndarray
+
+
 class _Native:
     """What a kernel and an epoch share: compiled specializations, memory
     layouts per dims, BLAS wiring and inspection of the last one run."""
@@ -312,6 +323,7 @@ class EpochFunction(_Native):
     def __init__(self, prog: Program, name: str, dtype: np.dtype, spec: EpochSpec):
         super().__init__(prog, name, dtype)
         self.epoch_spec = spec
+        self._by_batch: dict[int, _Specialization] = {}
 
     def _default(self) -> _Specialization:
         return self._spec(self.epoch_spec.batch_size)
@@ -324,7 +336,32 @@ class EpochFunction(_Native):
 
     def compile_for(self, batch: int) -> None:
         """Compile (or load) the epoch for this batch size ahead of its first use."""
-        self.current = self._spec(int(batch))
+        self.current = self._by_batch[int(batch)] = self._spec(int(batch))
+
+    def _epoch_call(self, spec: _Specialization, values: dict) -> _EpochCall:
+        """Where every buffer of an epoch lives for these dims (cached): the
+        parameters and scalars as passed, everything else in one block."""
+        key, (sizes, offsets, total) = self._layout_for(spec, values)
+        call = spec.calls.get(("epoch", key))
+        if call is None:
+            lanes = ALIGN // self.dtype.itemsize
+            names = spec.plan.buffer_names
+            n_in = len(self.prog.inputs)
+            batch_slots = (self.epoch_spec.x, self.epoch_spec.y)
+            scratch, params = [], []
+            at = -(-total // lanes) * lanes  # the workspace first, then the other buffers
+            for k, name in enumerate(names):
+                if name in batch_slots or (k >= n_in and name not in offsets):
+                    scratch.append((k, at))
+                    at += -(-int(np.prod(sizes[name])) // lanes) * lanes
+                elif k < n_in:
+                    params.append(k)
+                else:
+                    scratch.append((k, offsets[name]))
+            call = spec.calls["epoch", key] = _EpochCall(
+                len(names), scratch, params, max(at, 1),
+                np.array(key if key else [0], dtype=np.int64))
+        return call
 
     def epoch(self, data: EpochData, arrays: list, order: np.ndarray, batch: int,
               dim_values: dict) -> float:
@@ -335,39 +372,7 @@ class EpochFunction(_Native):
         every array must already have this function's dtype (checked by the
         caller).
         """
-        names = [n for n, _ in self.prog.inputs]
-        arrays = list(arrays)
-        arrays[names.index(self.epoch_spec.x)] = data.X_rows
-        arrays[names.index(self.epoch_spec.y)] = data.Y_rows
-        spec = self.current = self._spec(int(batch))
-        values = dict(dim_values)
-        values[self.epoch_spec.batch] = batch
-        key, (sizes, offsets, total) = self._layout_for(spec, values)
-        plan = spec.plan
-        work = aligned_empty(total, self.dtype)
-        names = plan.buffer_names
-        ptrs = (ctypes.c_void_p * len(names))()
-        keep = []
-        data = {}
-        shadows = []
-        for k, name in enumerate(names):
-            if name in (self.epoch_spec.x, self.epoch_spec.y):
-                data[name] = arrays[k]
-                arr = aligned_empty(sizes[name], self.dtype)
-            elif k < len(self.prog.inputs):
-                arr = arrays[k]
-                if arr.ndim and arr.ctypes.data % ALIGN:
-                    # Updated every sample: an aligned working copy for the
-                    # epoch is much cheaper than split vector loads.
-                    shadows.append((arr, aligned_copy(arr)))
-                    arr = shadows[-1][1]
-            elif name in offsets:
-                arr = work[offsets[name]:offsets[name] + int(np.prod(sizes[name]))]
-            else:
-                arr = aligned_empty(sizes[name], self.dtype)
-            keep.append(arr)
-            ptrs[k] = arr.ctypes.data
-        X, Y = data[self.epoch_spec.x], data[self.epoch_spec.y]
+        X, Y = data.X_rows, data.Y_rows
         if not (X.flags.c_contiguous and Y.flags.c_contiguous and X.dtype == self.dtype
                 and Y.dtype == self.dtype and X.shape[0] == Y.shape[0]):
             raise ValueError("X and Y must be sample-major, C-contiguous and of the kernel's "
@@ -377,9 +382,33 @@ class EpochFunction(_Native):
         if n and (order.min() < 0 or order.max() >= X.shape[0]):
             raise ValueError(f"order indexes samples 0..{X.shape[0] - 1}, got "
                              f"{order.min()}..{order.max()}")
-        dims_arr = np.array(key if key else [0], dtype=np.int64)
+        spec = self._by_batch.get(batch)
+        if spec is None:
+            spec = self._by_batch[batch] = self._spec(int(batch))
+        self.current = spec
+        values = dict(dim_values)
+        values[self.epoch_spec.batch] = batch
+        call = self._epoch_call(spec, values)
+        # One block per call (never shared between calls, so concurrent epochs
+        # of one kernel cannot clobber each other's batches and workspace).
+        block = aligned_empty(call.total, self.dtype)
+        base, item = block.ctypes.data, self.dtype.itemsize
+        ptrs = np.empty(call.n_buffers, dtype=np.uintp)
+        for k, off in call.scratch:
+            ptrs[k] = base + off * item
+        shadows = []
+        keep = [block]
+        for k in call.params:
+            arr = arrays[k]
+            if arr.ndim and arr.ctypes.data % ALIGN:
+                # Updated every sample: an aligned working copy for the
+                # epoch is much cheaper than split vector loads.
+                shadows.append((arr, aligned_copy(arr)))
+                arr = shadows[-1][1]
+            keep.append(arr)
+            ptrs[k] = arr.ctypes.data
         loss = np.zeros(1, dtype=self.dtype)
-        spec.cfunc(ctypes.addressof(ptrs), dims_arr.ctypes.data, X.ctypes.data, Y.ctypes.data,
+        spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
                    order.ctypes.data, n, int(batch), loss.ctypes.data)
         for arr, shadow in shadows:
             arr[...] = shadow
