@@ -9,7 +9,7 @@ from sympy import tanh
 __version__ = "0.1.0"
 
 from .api import GradCheck, check_grad, compile, compile_grad, grad, lower
-from .curvature import Curvature, compile_gnvp, compile_hvp, compile_jvp, curvature
+from .curvature import compile_gnvp, compile_hvp, compile_jvp, curvature
 from .errors import (
     CacheWarning,
     ConfigError,
@@ -55,3 +55,12 @@ __all__ = [
     "hard_tanh", "leaky_relu", "log_softmax", "logistic", "logsumexp", "lower", "matsum", "maxout",
     "ones", "prelu", "relu", "softmax", "softplus", "tanh",
 ]
+
+
+def __getattr__(name: str):
+    # Curvature subclasses SciPy's LinearOperator, imported on first use.
+    if name == "Curvature":
+        from .curvature import _curvature_class
+
+        return _curvature_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,11 +9,11 @@ costs a small multiple of one gradient.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
-from scipy.sparse.linalg import LinearOperator
 
 from .api import _as_list, build_kernel
 from .errors import ShapeError
@@ -24,7 +24,9 @@ from .schedule import schedule
 from .second_order import _shaped, directions, jvp_graph, product_graph
 from .tosympy import ToSympy
 
-__all__ = ["Curvature", "FlatParams", "compile_gnvp", "compile_hvp", "compile_jvp", "curvature"]
+# Curvature comes from the module __getattr__ below (made on first use).
+__all__ = ["Curvature", "FlatParams", "compile_gnvp", "compile_hvp", "compile_jvp",  # noqa: F822
+           "curvature"]
 
 
 def compile_hvp(expr: sp.Basic, wrt: Sequence[sp.Basic], inputs: Iterable[sp.Basic],
@@ -169,7 +171,7 @@ class FlatParams:
         return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
 
 
-class Curvature(LinearOperator):
+class _CurvatureMethods:
     """The Hessian (or Gauss-Newton matrix) of a scalar at fixed values, as a
     symmetric :class:`scipy.sparse.linalg.LinearOperator` over the flattened
     parameters (in ``wrt`` order, each row-major). Each ``matvec`` is one call
@@ -227,9 +229,26 @@ class Curvature(LinearOperator):
         return np.stack(cols, axis=1)
 
 
+@functools.cache
+def _curvature_class() -> type:
+    """The Curvature class, made on first use: SciPy's sparse linear algebra
+    (LinearOperator's home) costs about 0.2 s to import, which ``import symnet``
+    does not pay."""
+    from scipy.sparse.linalg import LinearOperator
+
+    return type("Curvature", (_CurvatureMethods, LinearOperator),
+                {"__doc__": _CurvatureMethods.__doc__, "__module__": __name__})
+
+
+def __getattr__(name: str):
+    if name == "Curvature":
+        return _curvature_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def curvature(expr: sp.Basic, wrt: Sequence[sp.Basic], values: Mapping, *,
               kind: str = "hessian", output: sp.Basic | None = None,
-              backend: str = "numpy", dtype="float64") -> Curvature:
+              backend: str = "numpy", dtype="float64"):
     """The Hessian (``kind="hessian"``) or Gauss-Newton matrix
     (``kind="gauss-newton"``, with ``output``) of ``expr`` w.r.t. ``wrt`` at
     ``values`` (every symbol of ``expr``: parameters and data), as a
@@ -260,4 +279,4 @@ def curvature(expr: sp.Basic, wrt: Sequence[sp.Basic], values: Mapping, *,
         args.append(a if a.ndim else a.item())
     for w in wrt:
         shapes.append(np.shape(values[w]) if isinstance(w, sp.MatrixSymbol) else ())
-    return Curvature(kernel, wrt, args, shapes, dtype)
+    return _curvature_class()(kernel, wrt, args, shapes, dtype)

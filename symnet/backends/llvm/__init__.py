@@ -16,7 +16,8 @@ import numpy as np
 from ...lower import EpochSpec
 from ...schedule import Program
 from .blas import GEMM_SLOT, blas_address
-from .native import PARALLEL_POINTS, POINTS, EpochFunction, NativeFunction
+from .native import PARALLEL_POINTS, POINTS, NativeFunction
+from .native_epoch import EpochFunction
 from .objects import export_object, host_triple
 from .pool import ALIGN, aligned_copy, aligned_empty
 from .request import ModuleRequest

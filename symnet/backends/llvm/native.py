@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
 
 from ... import aligned
 from ...config import blas_threshold
-from ...lower import EpochData, EpochSpec, KernelPlan, plan_kernel, pointwise_shapes, workspace
+from ...lower import EpochSpec, KernelPlan, plan_kernel, pointwise_shapes, workspace
 from ...schedule import Program
 from .blas import GEMM_SLOT, blas_address
 from .jit import Compiled, compile_jobs, target_fingerprint
-from .pool import ALIGN, MIN_BYTES, aligned_copy, aligned_empty, pool
+from .pool import ALIGN, MIN_BYTES, aligned_empty, pool
 from .request import ModuleRequest
 
-__all__ = ["POINTS", "EpochFunction", "NativeFunction"]
+__all__ = ["POINTS", "NativeFunction"]
 
 #: The point count of a scalar formula evaluated over arrays of points.
 POINTS = sp.Symbol("__points", integer=True, positive=True)
@@ -27,9 +27,6 @@ POINTS = sp.Symbol("__points", integer=True, positive=True)
 PARALLEL_POINTS = 1 << 16
 
 _PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-_EPOCH_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                ctypes.c_int64, ctypes.c_void_p)
 
 
 @dataclass
@@ -55,17 +52,6 @@ class _Call:
     out_total: int
     out_slots: list[tuple[int, int]]             # (buffer index, output block offset)
     out_names: list[tuple[int, str]]             # (buffer index, output name)
-    dims: np.ndarray
-
-
-@dataclass
-class _EpochCall:
-    """Per-dims buffer placement of an epoch call (see EpochFunction._epoch_call)."""
-
-    n_buffers: int
-    scratch: list[tuple[int, int]]               # (buffer index, offset in the call's block)
-    params: list[int]                            # buffer indices passed as given
-    total: int                                   # elements of the block
     dims: np.ndarray
 
 
@@ -311,106 +297,3 @@ class NativeFunction(_Native):
                 out_names=[(k, n) for k, n in enumerate(names) if n in out_at],
                 dims=np.array(key if key else [0], dtype=np.int64))
         return key, call
-
-
-class EpochFunction(_Native):
-    """A whole SGD epoch in one native call (see :func:`.epoch.emit_epoch`).
-
-    Compiled on the first epoch, for that epoch's batch size (each batch
-    size gets its own step with the size built in).
-    """
-
-    def __init__(self, prog: Program, name: str, dtype: np.dtype, spec: EpochSpec):
-        super().__init__(prog, name, dtype)
-        self.epoch_spec = spec
-        self._by_batch: dict[int, _Specialization] = {}
-
-    def _default(self) -> _Specialization:
-        return self._spec(self.epoch_spec.batch_size)
-
-    def _spec(self, batch: int) -> _Specialization:
-        # One specialization per batch size: its full batches run a step
-        # compiled with m fixed.
-        return self._compile(("batch", batch), _EPOCH_PROTO, {}, list(self.prog.dims),
-                             epoch=replace(self.epoch_spec, batch_size=batch))
-
-    def compile_for(self, batch: int) -> None:
-        """Compile (or load) the epoch for this batch size ahead of its first use."""
-        self.current = self._by_batch[int(batch)] = self._spec(int(batch))
-
-    def _epoch_call(self, spec: _Specialization, values: dict) -> _EpochCall:
-        """Where every buffer of an epoch lives for these dims (cached): the
-        parameters and scalars as passed, everything else in one block."""
-        key, (sizes, offsets, total) = self._layout_for(spec, values)
-        call = spec.calls.get(("epoch", key))
-        if call is None:
-            lanes = ALIGN // self.dtype.itemsize
-            names = spec.plan.buffer_names
-            n_in = len(self.prog.inputs)
-            batch_slots = (self.epoch_spec.x, self.epoch_spec.y)
-            scratch, params = [], []
-            at = -(-total // lanes) * lanes  # the workspace first, then the other buffers
-            for k, name in enumerate(names):
-                if name in batch_slots or (k >= n_in and name not in offsets):
-                    scratch.append((k, at))
-                    at += -(-int(np.prod(sizes[name])) // lanes) * lanes
-                elif k < n_in:
-                    params.append(k)
-                else:
-                    scratch.append((k, offsets[name]))
-            call = spec.calls["epoch", key] = _EpochCall(
-                len(names), scratch, params, max(at, 1),
-                np.array(key if key else [0], dtype=np.int64))
-        return call
-
-    def epoch(self, data: EpochData, arrays: list, order: np.ndarray, batch: int,
-              dim_values: dict) -> float:
-        """Run one epoch; parameters among ``arrays`` are updated in place.
-
-        ``arrays`` follow the program's inputs (the X and Y slots are taken
-        from ``data``'s sample-major rows, one C-contiguous row per sample);
-        every array must already have this function's dtype (checked by the
-        caller).
-        """
-        X, Y = data.X_rows, data.Y_rows
-        if not (X.flags.c_contiguous and Y.flags.c_contiguous and X.dtype == self.dtype
-                and Y.dtype == self.dtype and X.shape[0] == Y.shape[0]):
-            raise ValueError("X and Y must be sample-major, C-contiguous and of the kernel's "
-                             "dtype, with one row per sample each")
-        order = np.ascontiguousarray(order, dtype=np.int64)
-        n = order.shape[0]
-        if n and (order.min() < 0 or order.max() >= X.shape[0]):
-            raise ValueError(f"order indexes samples 0..{X.shape[0] - 1}, got "
-                             f"{order.min()}..{order.max()}")
-        spec = self._by_batch.get(batch)
-        if spec is None:
-            spec = self._by_batch[batch] = self._spec(int(batch))
-        self.current = spec
-        values = dict(dim_values)
-        values[self.epoch_spec.batch] = batch
-        call = self._epoch_call(spec, values)
-        # One block per call (never shared between calls, so concurrent epochs
-        # of one kernel cannot clobber each other's batches and workspace).
-        block = aligned_empty(call.total, self.dtype)
-        base, item = block.ctypes.data, self.dtype.itemsize
-        ptrs = np.empty(call.n_buffers, dtype=np.uintp)
-        for k, off in call.scratch:
-            ptrs[k] = base + off * item
-        shadows = []
-        keep = [block]
-        for k in call.params:
-            arr = arrays[k]
-            if arr.ndim and arr.ctypes.data % ALIGN:
-                # Updated every sample: an aligned working copy for the
-                # epoch is much cheaper than split vector loads.
-                shadows.append((arr, aligned_copy(arr)))
-                arr = shadows[-1][1]
-            keep.append(arr)
-            ptrs[k] = arr.ctypes.data
-        loss = np.zeros(1, dtype=self.dtype)
-        spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
-                   order.ctypes.data, n, int(batch), loss.ctypes.data)
-        for arr, shadow in shadows:
-            arr[...] = shadow
-        return float(loss[0]) if self.epoch_spec.loss is not None else float("nan")
-
