@@ -261,6 +261,44 @@ def numba_peer(dtype: str, reps: int):
     return run_peer("numba @njit epoch", ("numba",), body, "whole epoch, np.dot/@ (BLAS)")
 
 
+def sklearn_peer(dtype: str, reps: int):
+    """scikit-learn's MLPClassifier, the same network and minibatch SGD: one
+    ``partial_fit`` per epoch (shuffle off, so the batches are taken in order as
+    for every peer), from the same initial parameters (sklearn stores W
+    transposed); no penalty (alpha=0), constant rate, no momentum."""
+    X, y, params = _problem(dtype)
+
+    def body(peer: Peer) -> None:
+        import sklearn
+        from sklearn.neural_network import MLPClassifier
+
+        clf = MLPClassifier(hidden_layer_sizes=W2_SIZES[1:-1], activation="relu",
+                            solver="sgd", learning_rate="constant",
+                            learning_rate_init=W2_ALPHA, momentum=0.0,
+                            nesterovs_momentum=False, alpha=0.0, batch_size=W2_BATCH,
+                            shuffle=False, random_state=0)
+        clf.partial_fit(X[:W2_BATCH], y[:W2_BATCH], classes=np.arange(W2_SIZES[-1]))
+        Ws, bs = params[0::2], params[1::2]
+        clf.coefs_ = [np.array(W, dtype=dtype).T.copy() for W in Ws]
+        clf.intercepts_ = [np.array(b, dtype=dtype).reshape(-1).copy() for b in bs]
+
+        def epoch():
+            clf.partial_fit(X, y)
+
+        def final():
+            out = []
+            for W, b in zip(clf.coefs_, clf.intercepts_, strict=True):
+                out += [W.T.copy(), b.copy()]
+            return out
+
+        peer.extra["threads"] = "BLAS default"
+        peer.extra["flags"] = f"scikit-learn {sklearn.__version__}"
+        _epochs(peer, epoch, reps, final)
+
+    return run_peer("scikit-learn MLPClassifier (partial_fit per epoch)", ("sklearn",), body,
+                    "solver sgd, batches in order")
+
+
 def _pytensor_step(params, dtype: str):
     """A compiled pytensor.function(x, labels) -> loss that updates the shared parameters."""
     import pytensor
@@ -432,6 +470,8 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
             ("JAX jit step", "jax_peer", (dtype, reps), ("jax",)),
             ("numba @njit epoch", "numba_peer", (dtype, reps), ("numba",)),
             ("PyTensor", "pytensor_peer", (dtype, reps), ("pytensor",)),
+            ("scikit-learn MLPClassifier (partial_fit per epoch)", "sklearn_peer",
+             (dtype, reps), ("sklearn",)),
             ("symnet numpy per-step", "symnet_step_peer", (dtype, reps, "numpy"), ()),
             ("symnet llvm per-step", "symnet_step_peer", (dtype, reps, "llvm"), ()),
             ("symnet numpy whole-epoch", "symnet_sgd_peer", (dtype, reps, "numpy"), ()),
@@ -455,10 +495,10 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         other = best(peers)
         if sym and other:
             r = sym.median / other.median
-            lines.append(verdict(r <= 0.9, f"{dtype}: symnet LLVM <= 0.9x the best peer's time: "
+            lines.append(verdict(r <= 0.8, f"{dtype}: symnet LLVM <= 0.8x the best peer's time: "
                                            f"`{sym.name}` {fmt_time(sym.median)}/epoch vs "
                                            f"`{other.name}` {fmt_time(other.median)}/epoch = "
-                                           f"{r:.2f}x (target <= 0.9x; "
+                                           f"{r:.2f}x (target <= 0.8x; "
                                            f"{fastest_ratio(sym, other)})"))
         else:
             lines.append(verdict(None, f"{dtype}: symnet LLVM vs best peer (a row failed)"))
@@ -476,6 +516,13 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         fl = isolated(mod, "gemm_floor_peer", dtype, name="gemm floor")
         floor = min(fl.times) if fl.ok else float("nan")
         peak = probe.get("sgemm_gflops" if dtype == "float32" else "dgemm_gflops")
+        if sym and peak:
+            rate = STEPS * FLOPS_STEP_NEEDED / sym.median / 1e9
+            lines.append(verdict(rate >= 0.75 * peak, f"{dtype}: symnet LLVM at >= 75% of the "
+                                 f"machine's large-gemm rate on the step's real FLOPs: "
+                                 f"{rate:.1f} GFLOP/s vs {peak:.0f} GFLOP/s = "
+                                 f"{rate / peak:.0%} (2048 x 2048 products on both cores; "
+                                 "these are 64-column products)"))
         a = (f"{dtype}: an epoch is {STEPS * FLOPS_STEP_NEEDED / 1e9:.2f} GFLOP of matrix "
              "products (elementwise work is < 1% of it)")
         if peak:
