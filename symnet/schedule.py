@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .graph import Graph
+from .passes import CODEGEN_PASSES, run_passes
 
 __all__ = ["Step", "Program", "schedule"]
 
@@ -76,6 +77,7 @@ def schedule(g: Graph, inputs: list[sp.Basic]) -> Program:
     (``z1``, ``a1``, ``delta1``), else ``t<k>`` in order of appearance, so the
     same graph always gives the same program text.
     """
+    g = run_passes(g, CODEGEN_PASSES)
     taken: set[str] = set()
     names: dict[int, str] = {}
     prog_inputs: list[tuple[str, sp.Basic]] = []

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from ..graph import Graph, verify
 from .canonicalize import canonicalize
+from .columns import share_logsumexp
 from .cse import cse
 from .fuse import fuse
 from .stabilize import stabilize
 
-__all__ = ["FORWARD_PASSES", "LOWERING_PASSES", "run_passes", "canonicalize", "stabilize",
-           "fuse", "cse"]
+__all__ = ["CODEGEN_PASSES", "FORWARD_PASSES", "LOWERING_PASSES", "run_passes", "canonicalize",
+           "stabilize", "fuse", "cse", "share_logsumexp"]
 
 Pass = Callable[[Graph], Graph]
 
@@ -27,6 +28,16 @@ FORWARD_PASSES: tuple[tuple[str, Pass], ...] = (
 LOWERING_PASSES: tuple[tuple[str, Pass], ...] = (
     ("canonicalize", canonicalize),
     ("stabilize", stabilize),
+    ("fuse", fuse),
+    ("cse", cse),
+)
+
+
+#: Just before scheduling, for the generated code only (the printed gradients
+#: are read from the graph before these): shared work of column ops, then the
+#: elementwise chains that rewrite leaves fused again.
+CODEGEN_PASSES: tuple[tuple[str, Pass], ...] = (
+    ("share_logsumexp", share_logsumexp),
     ("fuse", fuse),
     ("cse", cse),
 )
