@@ -125,6 +125,13 @@ def blas_threshold() -> int:
     return _integer("SYMNET_BLAS_THRESHOLD", BLAS_THRESHOLD, 0, 1 << 62)
 
 
+def blas_threads() -> int:
+    """``$SYMNET_BLAS_THREADS``: threads of SciPy's OpenBLAS while a native kernel
+    or epoch calls it (default 0: chosen by contention, fewer when other
+    processes are running on the cores; N: always N)."""
+    return _integer("SYMNET_BLAS_THREADS", 0, 0, 1024)
+
+
 def check_shared() -> bool:
     """``$SYMNET_CHECK_SHARED``: when 1, the LLVM backend also generates each
     group it shares with an earlier identical group and raises if the two

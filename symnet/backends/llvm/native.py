@@ -13,7 +13,7 @@ from ... import aligned
 from ...config import blas_threshold
 from ...lower import EpochSpec, KernelPlan, plan_kernel, pointwise_shapes, workspace
 from ...schedule import Program
-from .blas import GEMM_SLOT, blas_address
+from .blas import GEMM_SLOT, blas_address, contention_threads
 from .jit import Compiled, compile_jobs, target_fingerprint
 from .pool import ALIGN, MIN_BYTES, aligned_empty, pool
 from .request import ModuleRequest
@@ -38,6 +38,7 @@ class _Specialization:
     blas_threshold: int
     layouts: dict = field(default_factory=dict)
     calls: dict = field(default_factory=dict)
+    blas_keys: set = field(default_factory=set)   # dims keys whose calls may reach BLAS
 
 
 @dataclass
@@ -100,13 +101,15 @@ class _Native:
         key = tuple(values[d] for d in spec.dims)
         layout = spec.layouts.get(key)
         if layout is None:
-            self._ensure_blas(spec, values)
+            if self._ensure_blas(spec, values):
+                spec.blas_keys.add(key)
             layout = spec.layouts[key] = workspace(spec.plan, values,
                                                    ALIGN // self.dtype.itemsize)
         return key, layout
 
-    def _ensure_blas(self, spec: _Specialization, values: dict) -> None:
-        """Fill the module's ?gemm pointer once a product is big enough for it."""
+    def _ensure_blas(self, spec: _Specialization, values: dict) -> bool:
+        """Fill the module's ?gemm pointer once a product is big enough for it;
+        whether calls with these dims may reach BLAS."""
         slot = GEMM_SLOT[self.dtype]
         for s in spec.plan.steps:
             if s.op != "matmul":
@@ -121,7 +124,9 @@ class _Native:
                 where = spec.compiled.global_address(slot)
                 if addr is not None and where:
                     ctypes.c_void_p.from_address(where).value = addr
-                return
+                    return True
+                return False
+        return False
 
     # Of the specialization that ran last (point-wise inputs get their own).
     @property
@@ -259,7 +264,11 @@ class NativeFunction(_Native):
                 for k, name in call.out_names:
                     ptr[k] = made[name].ctypes.data
         ptrs = np.array(ptr, dtype=np.uintp)
-        spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
+        if key in spec.blas_keys:
+            with contention_threads():
+                spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
+        else:
+            spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
         out = []
         for name in spec.plan.outputs:
             if name in call.inputs:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...lower import EpochData, EpochSpec
 from ...schedule import Program
+from .blas import contention_threads
 from .native import _Native, _Specialization
 from .pool import ALIGN, aligned_copy, aligned_empty
 
@@ -28,6 +29,7 @@ class _EpochCall:
     params: list[int]                            # buffer indices passed as given
     total: int                                   # elements of the block
     dims: np.ndarray
+    blas: bool                                   # whether the epoch's products may call BLAS
 
 
 
@@ -78,7 +80,7 @@ class EpochFunction(_Native):
                     scratch.append((k, offsets[name]))
             call = spec.calls["epoch", key] = _EpochCall(
                 len(names), scratch, params, max(at, 1),
-                np.array(key if key else [0], dtype=np.int64))
+                np.array(key if key else [0], dtype=np.int64), key in spec.blas_keys)
         return call
 
     def epoch(self, data: EpochData, arrays: list, order: np.ndarray, batch: int,
@@ -126,8 +128,13 @@ class EpochFunction(_Native):
             keep.append(arr)
             ptrs[k] = arr.ctypes.data
         loss = np.zeros(1, dtype=self.dtype)
-        spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
-                   order.ctypes.data, n, int(batch), loss.ctypes.data)
+        args = (ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
+                order.ctypes.data, n, int(batch), loss.ctypes.data)
+        if call.blas:
+            with contention_threads():
+                spec.cfunc(*args)
+        else:
+            spec.cfunc(*args)
         for arr, shadow in shadows:
             arr[...] = shadow
         return float(loss[0]) if self.epoch_spec.loss is not None else float("nan")
