@@ -13,13 +13,11 @@ from ..errors import DivergedError
 from ..train import (
     FitResult,
     History,
-    _as_rows,
-    _classes,
-    _eval_blocks,
+    _check_validation,
     _eval_kernel,
+    _eval_set,
     _evaluate,
     _io_sizes,
-    _targets,
     init_params,
     model_hash,
     training_kernel,
@@ -141,10 +139,7 @@ def fit(model, X, y=None, *, client, loss: str | None = None, lam: float = 1e-4,
                         ("sync_every", sync_every), ("checkpoint_every", checkpoint_every)):
         if not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if patience is not None and (not isinstance(patience, int | np.integer) or patience < 1):
-        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
-    if (X_val is None) != (y_val is None):
-        raise ValueError("give both X_val and y_val, or neither")
+    _check_validation(patience, X_val, y_val)
     dtype = np.dtype(dtype)
     opt = optim.get(optimizer)
     n_in, n_out = _io_sizes(model)
@@ -168,11 +163,8 @@ def fit(model, X, y=None, *, client, loss: str | None = None, lam: float = 1e-4,
 
     validate = X_val is not None
     if validate:
-        X_va = np.ascontiguousarray(_as_rows("X_val", X_val, n_in, dtype).T)
-        targets.check_finite("X_val", X_va)
-        T_va = _targets("y_val", y_val, X_va.shape[1], n_out, kind, dtype)
-        b_va = _eval_blocks(X_va, T_va, backend)
-        c_va = T_va if regression else _classes(T_va)
+        _, _, b_va, c_va = _eval_set("X_val", X_val, y_val, n_in, n_out, kind, dtype, backend,
+                                     regression)
 
     names = [str(p) for p in model.params]
     config = {"model": model_hash(model), "loss": loss, "lam": float(lam),

@@ -8,7 +8,7 @@ Modules: :mod:`.schedules` (learning rates), :mod:`.history` (results),
 
 from ..errors import DivergedError
 from .checks import _as_rows, _classes, _io_sizes, _targets
-from .fit import EVAL_BLOCK, _eval_blocks, _evaluate, fit
+from .fit import EVAL_BLOCK, _check_validation, _eval_blocks, _eval_set, _evaluate, fit
 from .history import FitResult, History
 from .kernels import _eval_kernel, _predict_kernel, training_kernel, training_sgd
 from .params import Params, init_params
@@ -43,5 +43,5 @@ __all__ = [
 ]
 
 # Internals the tests exercise directly.
-_INTERNALS = (_as_rows, _classes, _eval_blocks, _eval_kernel, _evaluate, _io_sizes,
-              _predict_kernel, _targets)
+_INTERNALS = (_as_rows, _check_validation, _classes, _eval_blocks, _eval_kernel, _eval_set,
+              _evaluate, _io_sizes, _predict_kernel, _targets)

@@ -38,6 +38,25 @@ def _eval_blocks(X: np.ndarray, T: np.ndarray, backend: str) -> list[tuple[np.nd
             for s in range(0, X.shape[1], EVAL_BLOCK)]
 
 
+def _check_validation(patience, X_val, y_val) -> None:
+    """The early-stopping options: a positive patience or None, both validation arrays
+    or neither."""
+    if patience is not None and (not isinstance(patience, int | np.integer) or patience < 1):
+        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("give both X_val and y_val, or neither")
+
+
+def _eval_set(name: str, X, y, n_in: int, n_out: int, kind: str, dtype, backend: str,
+              regression: bool) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+    """A data set checked once (``name`` is X or X_val; its targets are y or y_val):
+    its columns, targets, evaluation blocks and the reference of its error."""
+    Xc = np.ascontiguousarray(_as_rows(name, X, n_in, dtype).T)
+    targets.check_finite(name, Xc)
+    T = _targets("y" + name[1:], y, Xc.shape[1], n_out, kind, dtype)
+    return Xc, T, _eval_blocks(Xc, T, backend), T if regression else _classes(T)
+
+
 def _evaluate(kernel: Kernel, blocks: list[tuple[np.ndarray, ...]], reference: np.ndarray,
               params: list[np.ndarray], regression: bool = False) -> tuple[float, float]:
     """Mean loss and error over a data set's blocks: the error rate against the
@@ -135,26 +154,16 @@ def fit(net: MLP, X, y, *, X_val=None, y_val=None, loss: str | None = None,
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if patience is not None and (not isinstance(patience, int | np.integer) or patience < 1):
-        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
-    if (X_val is None) != (y_val is None):
-        raise ValueError("give both X_val and y_val, or neither")
+    _check_validation(patience, X_val, y_val)
     dtype = np.dtype(dtype)
     n_in, n_out = _io_sizes(net)
-    X_tr = np.ascontiguousarray(_as_rows("X", X, n_in, dtype).T)
-    targets.check_finite("X", X_tr)
     kind = targets.kind_of(net.labels(loss))
     regression = net.task == "regression"
-    T_tr = _targets("y", y, X_tr.shape[1], n_out, kind, dtype)
-    b_tr = _eval_blocks(X_tr, T_tr, backend)
-    c_tr = T_tr if regression else _classes(T_tr)
+    X_tr, T_tr, b_tr, c_tr = _eval_set("X", X, y, n_in, n_out, kind, dtype, backend, regression)
     validate = X_val is not None
     if validate:
-        X_va = np.ascontiguousarray(_as_rows("X_val", X_val, n_in, dtype).T)
-        targets.check_finite("X_val", X_va)
-        T_va = _targets("y_val", y_val, X_va.shape[1], n_out, kind, dtype)
-        b_va = _eval_blocks(X_va, T_va, backend)
-        c_va = T_va if regression else _classes(T_va)
+        _, _, b_va, c_va = _eval_set("X_val", X_val, y_val, n_in, n_out, kind, dtype, backend,
+                                     regression)
 
     evaluate = _eval_kernel(net, loss, backend, dtype)
     rng = np.random.default_rng(seed)
