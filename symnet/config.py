@@ -125,10 +125,20 @@ def blas_threshold() -> int:
     return _integer("SYMNET_BLAS_THRESHOLD", BLAS_THRESHOLD, 0, 1 << 62)
 
 
+#: ``blas_threads()`` when ``$SYMNET_BLAS_THREADS`` is ``auto``.
+BLAS_THREADS_AUTO = -1
+
+
 def blas_threads() -> int:
     """``$SYMNET_BLAS_THREADS``: threads of SciPy's OpenBLAS while a native kernel
-    or epoch calls it (default 0: chosen by contention, fewer when other
-    processes are running on the cores; N: always N)."""
+    or epoch calls it. Unset (0): the library's own count, so the same call gives
+    the same bits; N: always N; ``auto`` (:data:`BLAS_THREADS_AUTO`): fewer while
+    other processes run on the cores, which keeps a busy machine from stalling
+    every product but lets the last bits of a product depend on the load
+    (OpenBLAS splits a product differently on different thread counts)."""
+    raw = os.environ.get("SYMNET_BLAS_THREADS", "").strip().lower()
+    if raw == "auto":
+        return BLAS_THREADS_AUTO
     return _integer("SYMNET_BLAS_THREADS", 0, 0, 1024)
 
 

@@ -24,6 +24,10 @@ class EpochSpec:
     loss: str | None             # buffer of the step's loss (1 x 1), if tracked
     updates: tuple[tuple[str, str], ...]  # (parameter buffer, its new value buffer)
     batch_size: int = 1          # the batch size the fast step is specialized for
+    #: whether the driver may see batches of other sizes (the last partial batch, or a
+    #: caller choosing the batch size at run time); False only for a caller that runs
+    #: every batch at batch_size = 1, whose driver then needs no generic step
+    any_batch: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "updates", tuple(tuple(u) for u in self.updates))

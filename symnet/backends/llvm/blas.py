@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ...config import blas_threads
+from ...config import BLAS_THREADS_AUTO, blas_threads
 
 __all__ = ["GEMM_SLOT", "blas_address", "contention_threads"]
 
@@ -48,15 +48,16 @@ _RECHECK = 0.05
 
 
 class _Threads:
-    """SciPy's OpenBLAS thread count, lowered while other processes run.
+    """SciPy's OpenBLAS thread count for native calls (``$SYMNET_BLAS_THREADS``).
 
     OpenBLAS splits a product evenly over its threads and waits for the last:
     with a core taken by another process, the thread that waits for that core
     stalls every product (a W2 epoch 2x slower on 2 cores instead of 1.25x on
-    one thread). Before a native call that may reach BLAS, the threads are set
-    to the cores not taken by other runnable tasks (the kernel's running
-    count in /proc/loadavg minus this process's running threads), and set
-    back afterwards.
+    one thread). With ``auto``, before a native call that may reach BLAS the
+    threads are set to the cores not taken by other runnable tasks (the
+    kernel's running count in /proc/loadavg minus this process's running
+    threads), and set back afterwards. It is not the default: a product's last
+    bits depend on how OpenBLAS splits it, so results would depend on the load.
     """
 
     def __init__(self) -> None:
@@ -97,10 +98,11 @@ class _Threads:
         return max(0, running - mine)
 
     def choose(self) -> int:
-        """Threads for the next call: ``$SYMNET_BLAS_THREADS``, or by contention."""
-        fixed = blas_threads()
-        if fixed:
-            return fixed
+        """Threads for the next call: ``$SYMNET_BLAS_THREADS`` (unset: the library's
+        own), or by contention when it is ``auto``."""
+        setting = blas_threads()
+        if setting != BLAS_THREADS_AUTO:
+            return setting or self._default
         now = time.monotonic()
         if now - self._at > _RECHECK:
             self._at = now

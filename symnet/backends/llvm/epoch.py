@@ -27,18 +27,23 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
     # Parameters are overwritten by their new values where that is safe;
     # the rest are copied after each step.
     elem = opts.elem
-    em = emit(plan_kernel(prog, inplace=spec.wanted), f"{name}.step", opts, parts=parts)
-    module = em.module
+    kp = plan_kernel(prog, inplace=spec.wanted)
+    # One sample per step, every step: m is always 1, so the generic step (for a
+    # last partial batch, or a batch size chosen at run time) would be dead code.
+    generic = spec.any_batch or spec.batch_size != 1
+    em = emit(kp, f"{name}.step", opts, parts=parts) if generic else None
     # The step again with m fixed to the batch size: every full batch runs
     # code whose loop bounds are all compile-time constants.
     kp_b = plan_kernel(prog, const_dims={spec.batch: spec.batch_size}, inplace=spec.wanted)
-    em_b = emit(kp_b, f"{name}.stepB", opts, module=module, parts=em.parts,
-                buffer_order=em.plan.buffer_names)
+    em_b = emit(kp_b, f"{name}.stepB", opts, module=em.module if em else None,
+                parts=em.parts if em else parts,
+                buffer_order=(em.plan if em else kp).buffer_names)
+    module = em_b.module
     step_b = module.globals[f"{name}.stepB"]
-    p = em.plan
+    p = em.plan if em else kp
     buffers = p.buffer_names
     bufidx = {nm: k for k, nm in enumerate(buffers)}
-    step = module.globals[f"{name}.step"]
+    step = module.globals[f"{name}.step"] if em else None
     fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, PTR, I64, I64, PTR])
     fn = ir.Function(module, fnty, name=name)
     fn.attributes.add("nounwind")
@@ -113,23 +118,29 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
             ctx.store(ctx.load(src, lc.index), dst, lc.index)
             lc.close()
 
-    full = b.icmp_signed("==", size, I64(spec.batch_size))
-    with b.if_else(full) as (then, otherwise):
-        with then:
-            if direct:
-                sample = b.load(b.gep(order, [start], inbounds=True, source_etype=I64), typ=I64)
-                for slot, src, rows in ((x_slot, X, x_rows), (y_slot, Y, y_rows)):
-                    row = b.gep(src, [b.mul(sample, rows)], inbounds=True, source_etype=elem)
-                    b.store(row, slot, align=8)
-                b.call(step_b, [bufs_b, local])
-            else:
-                gather()
-                b.call(step_b, [bufs, local])
-            copy_back(em_b.plan.inplace)
-        with otherwise:
+    def fast() -> None:
+        if direct:
+            sample = b.load(b.gep(order, [start], inbounds=True, source_etype=I64), typ=I64)
+            for slot, src, rows in ((x_slot, X, x_rows), (y_slot, Y, y_rows)):
+                row = b.gep(src, [b.mul(sample, rows)], inbounds=True, source_etype=elem)
+                b.store(row, slot, align=8)
+            b.call(step_b, [bufs_b, local])
+        else:
             gather()
-            b.call(step, [bufs, local])
-            copy_back(em.plan.inplace)
+            b.call(step_b, [bufs, local])
+        copy_back(em_b.plan.inplace)
+
+    if em is None:
+        fast()  # size is min(n - start, batch) = 1: the caller passes batch = 1
+    else:
+        full = b.icmp_signed("==", size, I64(spec.batch_size))
+        with b.if_else(full) as (then, otherwise):
+            with then:
+                fast()
+            with otherwise:
+                gather()
+                b.call(step, [bufs, local])
+                copy_back(em.plan.inplace)
     if lossb is not None:
         lossv = ctx.load(lossb, I64(0))
         acc = b.fadd(b.load(total, typ=elem), b.fmul(lossv, b.sitofp(size, elem)))
@@ -138,5 +149,5 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
     mean = b.fdiv(b.load(total, typ=elem), b.sitofp(n, elem))
     b.store(mean, loss_out)
     b.ret_void()
-    return em
+    return em if em is not None else em_b
 

@@ -51,8 +51,11 @@ class EpochFunction(_Native):
     def _spec(self, batch: int) -> _Specialization:
         # One specialization per batch size: its full batches run a step
         # compiled with m fixed.
+        # This runner always passes the batch size it compiled for: with one
+        # sample per batch there is never a batch of another size.
         return self._compile(("batch", batch), _EPOCH_PROTO, {}, list(self.prog.dims),
-                             epoch=replace(self.epoch_spec, batch_size=batch))
+                             epoch=replace(self.epoch_spec, batch_size=batch,
+                                           any_batch=batch != 1))
 
     def compile_for(self, batch: int) -> None:
         """Compile (or load) the epoch for this batch size ahead of its first use."""
