@@ -102,8 +102,6 @@ def _shards(tmp: str) -> list[str]:
 def _round_trip_ms(client, shards, payload: list[np.ndarray], reps: int = 30) -> float:
     """Median ms of one client-driven step with no compute: one task per shard that takes
     ``payload`` and returns arrays of its size (what a synchronous step moves)."""
-    from symnet.distributed.shards import Shard  # noqa: F401 - the shard type on the workers
-
     times = []
     for _ in range(reps + 3):
         t0 = time.perf_counter()

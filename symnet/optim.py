@@ -22,11 +22,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-__all__ = ["ALPHA", "G", "OPTIMIZERS", "STEP", "THETA", "Optimizer", "adagrad", "adam",
-           "adamw", "get", "momentum", "nesterov", "rmsprop", "sgd"]
+__all__ = ["ALPHA", "G", "OPTIMIZERS", "STEP", "STEP_COUNTER", "THETA", "Optimizer", "adagrad",
+           "adam", "adamw", "get", "momentum", "nesterov", "rmsprop", "sgd"]
 
 THETA, G, STEP = sp.Symbol("theta"), sp.Symbol("g"), sp.Symbol("t")
 ALPHA = sp.Symbol("alpha")
+#: The name of the step-count state buffer (1 x 1), shared by all parameters.
+STEP_COUNTER = f"{STEP}_steps"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,19 @@ class Optimizer:
     def counts_steps(self) -> bool:
         """Whether a rule reads the step count ``t``."""
         return any(STEP in sp.sympify(e).free_symbols for _, e in self.rules)
+
+    def state_symbols(self, params) -> list[sp.MatrixSymbol]:
+        """The state buffers for ``params``: per parameter, each state in
+        :attr:`state` order (``v_W1``), then the step counter ``t_steps`` (1 x 1)
+        when a rule reads ``t``.
+
+        >>> [str(s) for s in adam().state_symbols([sp.MatrixSymbol("W", 2, 3)])]
+        ['m_W', 'v_W', 't_steps']
+        """
+        out = [sp.MatrixSymbol(f"{st}_{p}", *p.shape) for p in params for st in self.state]
+        if self.counts_steps:
+            out.append(sp.MatrixSymbol(STEP_COUNTER, 1, 1))
+        return out
 
     def __str__(self) -> str:
         return "\n".join(f"{t} <- {e}" for t, e in self.rules)

@@ -49,10 +49,7 @@ class SGD:
         opt = self.optimizer
         #: Per parameter, its state buffers (zeros before the first step), then
         #: the step counter when a rule reads ``t``: inputs the epoch updates in place.
-        self.states = [sp.MatrixSymbol(f"{st}_{p}", *p.shape) for p in self.params
-                       for st in opt.state]
-        if opt.counts_steps:
-            self.states.append(sp.MatrixSymbol(f"{optim.STEP}_steps", 1, 1))
+        self.states = opt.state_symbols(self.params)
         self.inputs = [X, Y, ALPHA, *self.extra, *self.params, *self.states]
         self._names = [str(s) for s in self.inputs]
         self._state_values: list[np.ndarray] | None = None

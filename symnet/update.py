@@ -37,10 +37,7 @@ class Update:
         self.optimizer = opt = optim.get(optimizer)
         self.dtype = check_dtype(dtype)
         self.grads = [sp.MatrixSymbol(f"g_{p}", *p.shape) for p in self.params]
-        self.states = [sp.MatrixSymbol(f"{st}_{p}", *p.shape) for p in self.params
-                       for st in opt.state]
-        if opt.counts_steps:
-            self.states.append(sp.MatrixSymbol(f"{optim.STEP}_steps", 1, 1))
+        self.states = opt.state_symbols(self.params)
         self.inputs = [ALPHA, *self.params, *self.grads, *self.states]
         news = [sp.MatrixSymbol(f"{s}_new", *s.shape) for s in self.params + self.states]
 

@@ -174,3 +174,40 @@ def test_the_rules_print_as_latex_for_jupyter():
     text = optim.adam()._repr_latex_()
     assert text.startswith("$\\begin{aligned}") and text.count("\\leftarrow") == 3
     assert "\\sqrt{" in text and "0.999" in text
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(optim.OPTIMIZERS))
+def test_the_update_kernel_follows_each_definition_on_both_backends(name, dtype):
+    """compile_update (what data-parallel steps apply) on random parameter shapes, LLVM
+    and NumPy in one process over the session's shared on-disk cache, against the
+    update written out in NumPy; three steps, so the state and step count matter."""
+    from symnet.update import compile_update
+
+    rng = np.random.default_rng(list(optim.OPTIMIZERS).index(name) * 2 + (dtype == "float32"))
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    for trial in range(3):
+        shapes = [tuple(int(v) for v in rng.integers(1, 7, size=2)) for _ in range(3)]
+        params = [sp.MatrixSymbol(f"P{k}", *s) for k, s in enumerate(shapes)]
+        start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(3)]
+        alpha = 0.05
+        want = [p.astype(np.float64) for p in start]
+        states = [{s: np.zeros(sh) for s in ("v", "s", "m")} for sh in shapes]
+        for t, gs in enumerate(grads, 1):
+            want = [_reference_step(name, p, g.astype(np.float64), st, t, alpha)
+                    for p, g, st in zip(want, gs, states, strict=True)]
+        results = {}
+        for backend in ("numpy", "llvm"):
+            up = compile_update(params, name, backend=backend, dtype=dtype)
+            got = [p.copy() for p in start]
+            for gs in grads:
+                up.apply(alpha, got, gs)
+            results[backend] = got
+            for g, w in zip(got, want, strict=True):
+                assert g.dtype == np.dtype(dtype)
+                np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=f"{backend} {trial}")
+            if up.optimizer.counts_steps:
+                assert float(up.state[optim.STEP_COUNTER][0, 0]) == 3.0
+        for a, b in zip(results["numpy"], results["llvm"], strict=True):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)

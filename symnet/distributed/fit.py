@@ -243,9 +243,9 @@ def fit(model, X, y=None, *, client, loss: str | None = None, lam: float = 1e-4,
             keys = list(state)
             merged = dict(zip(keys, _average([[p[1][key] for key in keys] for p in parts],
                                              weights, dtype), strict=True))
-            if f"{optim.STEP}_steps" in merged:  # every worker counted its own steps
-                merged[f"{optim.STEP}_steps"] = np.max(
-                    [p[1][f"{optim.STEP}_steps"] for p in parts], axis=0)
+            if optim.STEP_COUNTER in merged:  # every worker counted its own steps
+                merged[optim.STEP_COUNTER] = np.max([p[1][optim.STEP_COUNTER] for p in parts],
+                                                    axis=0)
             update.set_state(merged)
             if bar is not None:
                 bar.update(sum(counts))

@@ -43,23 +43,24 @@ class EpochFunction(_Native):
     def __init__(self, prog: Program, name: str, dtype: np.dtype, spec: EpochSpec):
         super().__init__(prog, name, dtype)
         self.epoch_spec = spec
-        self._by_batch: dict[int, _Specialization] = {}
 
     def _default(self) -> _Specialization:
         return self._spec(self.epoch_spec.batch_size)
 
     def _spec(self, batch: int) -> _Specialization:
         # One specialization per batch size: its full batches run a step
-        # compiled with m fixed.
-        # This runner always passes the batch size it compiled for: with one
-        # sample per batch there is never a batch of another size.
+        # compiled with m fixed. This runner always passes the batch size it
+        # compiled for: with one sample per batch there is never another size.
+        hit = self._specs.get(("batch", batch))
+        if hit is not None:  # the common case: no EpochSpec to rebuild
+            return hit
         return self._compile(("batch", batch), _EPOCH_PROTO, {}, list(self.prog.dims),
                              epoch=replace(self.epoch_spec, batch_size=batch,
                                            any_batch=batch != 1))
 
     def compile_for(self, batch: int) -> None:
         """Compile (or load) the epoch for this batch size ahead of its first use."""
-        self.current = self._by_batch[int(batch)] = self._spec(int(batch))
+        self.current = self._spec(int(batch))
 
     def _epoch_call(self, spec: _Specialization, values: dict) -> _EpochCall:
         """Where every buffer of an epoch lives for these dims (cached): the
@@ -105,10 +106,7 @@ class EpochFunction(_Native):
         if n and (order.min() < 0 or order.max() >= X.shape[0]):
             raise ValueError(f"order indexes samples 0..{X.shape[0] - 1}, got "
                              f"{order.min()}..{order.max()}")
-        spec = self._by_batch.get(batch)
-        if spec is None:
-            spec = self._by_batch[batch] = self._spec(int(batch))
-        self.current = spec
+        spec = self.current = self._spec(int(batch))
         values = dict(dim_values)
         values[self.epoch_spec.batch] = batch
         call = self._epoch_call(spec, values)
