@@ -6,7 +6,6 @@ import csv
 import io
 import math
 import zipfile
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     >>> X.shape, X.dtype, y.shape, int(y.max()), float(X.max())
     ((1797, 64), dtype('float64'), (1797,), 9, 1.0)
     """
+    from importlib import resources  # on first use: it costs milliseconds of import
+
     ref = resources.files("symnet").joinpath("data", "digits.npz")
     with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
         images, labels = z["images"], z["labels"]

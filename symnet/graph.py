@@ -31,7 +31,7 @@ elimination at matrix level for free.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -48,12 +48,59 @@ LINALG_OPS = ("solve", "det", "logdet")
 #: The Kronecker product A (x) B and the adjoints of its factors.
 KRON_OPS = ("kron", "kron_adj_a", "kron_adj_b")
 
+class SymbolSeq(Sequence):
+    """The symbols ``<prefix>0`` .. ``<prefix>(n-1)``, each made on first use
+    (making thousands of SymPy symbols up front cost a fifth of ``import symnet``).
+
+    >>> seq = SymbolSeq("_q", 8)
+    >>> seq[3], seq.index(sp.Symbol("_q3")), sp.Symbol("_q9") in seq, len(seq)
+    (_q3, 3, False, 8)
+    """
+
+    def __init__(self, prefix: str, n: int) -> None:
+        self._prefix, self._n = prefix, n
+        self._made: dict[int, sp.Symbol] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(self._n)))
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(f"{self._prefix}{i}: only {self._n} symbols")
+        sym = self._made.get(i)
+        if sym is None:
+            sym = self._made[i] = sp.Symbol(f"{self._prefix}{i}")
+        return sym
+
+    def _position(self, sym) -> int | None:
+        name = getattr(sym, "name", None)
+        if not isinstance(sym, sp.Symbol) or not name.startswith(self._prefix):
+            return None
+        digits = name[len(self._prefix):]
+        if not digits.isdigit() or int(digits) >= self._n or self[int(digits)] != sym:
+            return None
+        return int(digits)
+
+    def __contains__(self, sym) -> bool:
+        return self._position(sym) is not None
+
+    def index(self, sym, start: int = 0, stop: int | None = None) -> int:
+        k = self._position(sym)
+        if k is None or k < start or (stop is not None and k >= stop):
+            raise ValueError(f"{sym} is not one of {self._prefix}0..{self._prefix}{self._n - 1}")
+        return k
+
+    def among(self, symbols) -> set:
+        """The members of ``symbols`` that are in this sequence."""
+        return {s for s in symbols if s in self}
+
+
 #: The variables of an ``ew`` body: argument i is ``VARS[i]``.
-VARS = tuple(sp.Symbol(f"_{i}") for i in range(4096))
-_VAR_INDEX = {v: i for i, v in enumerate(VARS)}
-#: The same variables as a set, built once (a set of 4096 per query was the
-#: largest single cost of building a deep network's graph).
-VAR_SET = frozenset(VARS)
+VARS = SymbolSeq("_", 4096)
 
 Shape = tuple[sp.Expr, sp.Expr]
 ONE = sp.S.One
@@ -69,7 +116,7 @@ class Node:
 
 def body_vars(body: sp.Expr) -> list[int]:
     """Indices of the argument variables a body uses, sorted."""
-    return sorted(_VAR_INDEX[s] for s in body.free_symbols if s in _VAR_INDEX)
+    return sorted(VARS.index(s) for s in VARS.among(body.free_symbols))
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -107,7 +154,7 @@ class Graph(MatrixBuilders):
 
     def const(self, value, shape: Shape = (ONE, ONE)) -> int:
         value = sp.sympify(value)
-        if value.free_symbols & VAR_SET:
+        if VARS.among(value.free_symbols):
             raise GraphError(f"const needs a number or a function of dimensions, got {value}")
         return self.add(Node("const", (), (sp.sympify(shape[0]), sp.sympify(shape[1])), value))
 
@@ -149,7 +196,7 @@ class Graph(MatrixBuilders):
         order = sorted(a for a, v in keep.items() if v in used)
         renum = {keep[a]: VARS[j] for j, a in enumerate(order)}
         body = body.xreplace(renum)
-        if not body.free_symbols & VAR_SET:
+        if not VARS.among(body.free_symbols):
             return self.const(body, out)
         if body == VARS[0] and len(order) == 1 and self.shape(order[0]) == out:
             return order[0]
@@ -226,7 +273,7 @@ def _broadcast(shapes: list[Shape]) -> Shape:
     return rows, cols
 
 
-_TMP = tuple(sp.Symbol(f"__t{i}") for i in range(len(VARS)))
+_TMP = SymbolSeq("__t", len(VARS))
 
 
 def inline_args(g: Graph, body: sp.Expr, args: list[int],

@@ -17,7 +17,6 @@ Caches store the identity's text with an entry and check it when reading.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +60,8 @@ def _version(dist: str) -> str:
     loaded = sys.modules.get(dist)
     if isinstance(getattr(loaded, "__version__", None), str):
         return loaded.__version__
+    import importlib.metadata  # costs a twentieth of ``import symnet``: only when needed
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..graph import VAR_SET, VARS
+from ..graph import VARS
 from ..schedule import Step
 from .group import Group
 
@@ -77,7 +77,7 @@ def safe_overwrites(groups: list[Group], shapes: dict[str, tuple], outputs: list
         gi, k = position[value]
         g = groups[gi]
         step = g.steps[k]
-        if (not g.is_loop or buf not in step.args or step.attr in VAR_SET
+        if (not g.is_loop or buf not in step.args or step.attr in VARS
                 or (step.views and any(v is not None for v in step.views))
                 or shapes[buf] != shapes[value]):
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import ops
-from ..graph import VAR_SET, VARS, Graph, Node, rebuild
+from ..graph import VARS, Graph, Node, rebuild
 from .rules import first_rule
 
 
@@ -17,7 +17,7 @@ def _sum_of_scaled(new: Graph, i: int, n: Node, args: list[int]) -> int:
     if src.op != "ew" or len(src.args) != 1 or new.shape(src.args[0]) != src.shape:
         return -1
     coeff, rest = src.attr.as_independent(VARS[0], as_Add=False)
-    if rest != VARS[0] or coeff.free_symbols & VAR_SET:
+    if rest != VARS[0] or VARS.among(coeff.free_symbols):
         return -1
     return new.ew(coeff * VARS[0], [new.reduce(src.args[0], n.attr)])
 

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..graph import VARS, Graph, Node, rebuild
+from ..graph import VARS, Graph, Node, SymbolSeq, rebuild
 
-
-class _Stand:
-    """Stand-ins for node ids while comparing bodies of different nodes: the
-    symbol ``__n<id>``, made on first use (all 65536 up front cost 0.2 s of import)."""
-
-    def __init__(self) -> None:
-        self._made: dict[int, sp.Symbol] = {}
-
-    def __getitem__(self, i: int) -> sp.Symbol:
-        sym = self._made.get(i)
-        if sym is None:
-            sym = self._made[i] = sp.Symbol(f"__n{i}")
-        return sym
-
-
-_NODE = _Stand()
+#: Stand-ins for node ids while comparing bodies of different nodes.
+_NODE = SymbolSeq("__n", 2**16)
 
 
 def _global(n: Node) -> sp.Expr:

@@ -13,16 +13,12 @@ from .rules import first_rule
 #: How many elementwise producers deep a stable-form pattern may reach.
 _DEPTH = 4
 
-#: Scalar rewrites (pattern, replacement), applied to elementwise bodies:
-#: each registry row's stable forms (as at import; the pass reads the
-#: registry). Each replacement is finite wherever the function is (logits of +-800).
-STABLE_FORMS: tuple[tuple[sp.Expr, sp.Expr], ...] = registry.stable_forms()
-
 _TABLE: dict[int, tuple] = {}
 
 
 def _forms() -> tuple:
-    """(pattern, replacement, heads the pattern applies) rows for the current registry:
+    """(pattern, replacement, heads the pattern applies) rows for the current registry
+    (each row's stable forms, each finite wherever the function is: logits of +-800):
     a body without all of a pattern's heads cannot match, and checking that is
     much cheaper than trying the pattern."""
     hit = _TABLE.get(registry.version())

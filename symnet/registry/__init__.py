@@ -96,8 +96,10 @@ class Op:
     #: reverse accumulation through the node itself, (e, adjoint) -> [(child,
     #: contribution)], for heads whose arguments are not plain values (Piecewise)
     adjoint: Callable[[sp.Expr, sp.Expr], list] | None = None
-    #: (pattern, replacement) rewrites into forms finite wherever the value is
-    stable: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
+    #: (pattern, replacement) rewrites into forms finite wherever the value is,
+    #: or a function making them (built on first use: SymPy's first sum costs
+    #: ``import symnet`` a tenth of its time)
+    stable: tuple[tuple[sp.Expr, sp.Expr], ...] | Callable[[], tuple] = ()
     #: an activation the builders and the command line offer by name
     activation: bool = False
     #: test parameters: an example of the head applied to x, and where to sample it
@@ -239,7 +241,8 @@ def scalar_heads() -> tuple[type, ...]:
 
 def stable_forms() -> tuple[tuple[sp.Expr, sp.Expr], ...]:
     """Every row's stable-form rewrites, rows in registration order."""
-    return tuple(f for r in _ROWS.values() for f in r.stable)
+    return tuple(f for r in _ROWS.values()
+                 for f in (r.stable() if callable(r.stable) else r.stable))
 
 
 def support_table() -> str:
