@@ -17,6 +17,9 @@ SYMNET_BLAS_THRESHOLD multiply-adds from which a product       32768
                       calls BLAS (LLVM backend)
 SYMNET_CHECK_SHARED   1: emit every shared group function too   0
                       and check it matches the one it shares
+SYMNET_VECTOR_WIDTH   widest vectors the LLVM backend prefers  512 where the CPU
+                      (128, 256 or 512 bits)                   has AVX-512, else
+                                                               LLVM's choice
 ===================== ======================================== =====================
 
 >>> import os
@@ -41,7 +44,8 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = ["BLAS_THRESHOLD", "ConfigError", "blas_threshold", "cache_dir", "cache_max_bytes",
-           "check_shared", "compile_jobs", "debug_level", "linker_name", "pool_bytes"]
+           "check_shared", "compile_jobs", "debug_level", "linker_name", "pool_bytes",
+           "vector_width"]
 
 #: Default multiply-adds (rows x inner x cols) from which an LLVM product
 #: calls BLAS: measured by ``benchmarks/gemm_crossover.py``.
@@ -147,3 +151,15 @@ def check_shared() -> bool:
     group it shares with an earlier identical group and raises if the two
     functions differ (the test suite turns it on)."""
     return _integer("SYMNET_CHECK_SHARED", 0, 0, 1) == 1
+
+
+def vector_width() -> int:
+    """``$SYMNET_VECTOR_WIDTH``: the vector width in bits that generated loops
+    prefer (128, 256 or 512); 0 (unset) lets the LLVM backend choose: 512 on
+    CPUs with AVX-512, whose tuning otherwise keeps loops at 256 bits."""
+    raw = os.environ.get("SYMNET_VECTOR_WIDTH", "").strip()
+    if raw == "":
+        return 0
+    if raw not in ("128", "256", "512"):
+        raise ConfigError(f"SYMNET_VECTOR_WIDTH must be 128, 256 or 512, got {raw!r}")
+    return int(raw)
