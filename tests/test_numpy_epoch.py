@@ -72,7 +72,9 @@ def test_generated_epoch_equals_the_step_loop(act, batch_size, track_loss, dtype
         got = sgd.epoch(X, y, order, batch_size, 0.3, new, extra=[1e-3])
         want = _step_loop(sgd, X, y, order, batch_size, 0.3, old, extra=[1e-3])
         if track_loss:
-            assert abs(got - want) <= 1e-12 * abs(want)
+            # One-sample steps regroup the update (lower.specialize.hoist_steps):
+            # the same arithmetic up to rounding, not the same bits in float32.
+            assert abs(got - want) <= (1e-12 if dtype == "float64" else 1e-5) * abs(want)
         else:
             assert np.isnan(got) and np.isnan(want)
     for a, b in zip(new, old, strict=True):
@@ -114,7 +116,8 @@ def test_epoch_source_is_readable_and_in_place():
     assert src.count("np.errstate") == 1
     assert "for i in order.tolist():" in src and ".take(idx, axis=1)" in src
     for p in ("W1", "b1", "W2", "b2"):
-        assert src.count(f"{p} -= ") == 2  # one per loop, in place
+        # in place in both loops (one-sample steps scale and add: see hoist_steps)
+        assert src.count(f"{p} -= ") + src.count(f"{p} += ") == 2
     assert "[...] =" not in src
     assert "[:, idx]" not in src
     # The per-sample loop sums over the batch axis without a reduction.

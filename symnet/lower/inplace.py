@@ -42,7 +42,7 @@ def safe_overwrites(groups: list[Group], shapes: dict[str, tuple], outputs: list
     """The requested (value, buffer) overwrites that are safe, as value -> buffer.
 
     Safe: the value is computed by a loop group, by a step that reads the
-    buffer at the same entry (same shape, no vector views) and is not a mere
+    buffer at the same entry (same shape, not through a vector view) and is not a mere
     renaming; no later step -- in its group or after it -- reads the buffer,
     anything that may share the buffer's memory, or the value; no other
     output may share the buffer's memory (outputs are read after the last
@@ -77,8 +77,11 @@ def safe_overwrites(groups: list[Group], shapes: dict[str, tuple], outputs: list
         gi, k = position[value]
         g = groups[gi]
         step = g.steps[k]
+        # Other arguments may be vector views (of other buffers: a view of
+        # this one would be in ``memory``); the buffer itself must be read whole.
         if (not g.is_loop or buf not in step.args or step.attr in VARS
-                or (step.views and any(v is not None for v in step.views))
+                or (step.views and any(v is not None for a, v in zip(step.args, step.views,
+                                                                      strict=True) if a == buf))
                 or shapes[buf] != shapes[value]):
             continue
         later = [a for s in g.steps[k + 1:] for a in s.args]

@@ -10,7 +10,7 @@ from .fold import Fold, find_folds
 from .group import Group, group_steps, shapes_of
 from .inplace import safe_overwrites
 from .memory import scratch_buffers
-from .specialize import outer_products
+from .specialize import hoist_steps, outer_products
 
 __all__ = ["KernelPlan", "plan_kernel"]
 
@@ -74,7 +74,7 @@ def plan_kernel(prog: Program, shapes: dict[str, tuple] | None = None,
     """
     const_dims = dict(const_dims or {})
     if const_dims:
-        prog = outer_products(prog, const_dims)
+        prog = hoist_steps(outer_products(prog, const_dims), const_dims)
     all_shapes = shapes_of(prog, shapes)
     groups, buffers = group_steps(prog, all_shapes)
     outputs = list(prog.outputs)

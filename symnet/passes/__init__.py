@@ -9,10 +9,11 @@ from .canonicalize import canonicalize
 from .columns import share_logsumexp
 from .cse import cse
 from .fuse import fuse
+from .hoist import hoist
 from .stabilize import stabilize
 
 __all__ = ["CODEGEN_PASSES", "FORWARD_PASSES", "LOWERING_PASSES", "run_passes", "canonicalize",
-           "stabilize", "fuse", "cse", "share_logsumexp"]
+           "stabilize", "fuse", "cse", "share_logsumexp", "hoist"]
 
 Pass = Callable[[Graph], Graph]
 
@@ -35,11 +36,14 @@ LOWERING_PASSES: tuple[tuple[str, Pass], ...] = (
 
 #: Just before scheduling, for the generated code only (the printed gradients
 #: are read from the graph before these): shared work of column ops, then the
-#: elementwise chains that rewrite leaves fused again.
+#: elementwise chains that rewrite leaves fused again, then their per-row,
+#: per-column and per-step parts computed once (after fusion, which would
+#: otherwise see them as producers to inline again).
 CODEGEN_PASSES: tuple[tuple[str, Pass], ...] = (
     ("share_logsumexp", share_logsumexp),
     ("fuse", fuse),
     ("cse", cse),
+    ("hoist", hoist),
 )
 
 

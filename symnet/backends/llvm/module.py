@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sympy as sp
 from llvmlite import ir
 
+from ...aligned import ALIGN
 from ...config import check_shared
 from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
 from ...lower import Group, KernelPlan
@@ -110,10 +111,16 @@ def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None 
     if isinstance(parts, int):
         parts = Parts.new(module, parts)
     buffers = kp.buffer_names
+    local: list[str] = []
     if buffer_order is not None:
-        missing = [nm for nm in buffers if nm not in buffer_order]
-        if missing:
-            raise ValueError(f"buffers {missing} are not in the shared buffer order")
+        # A specialized step may add small buffers of its own (the per-row
+        # coefficients lower.specialize.hoist_steps lifts out of an update):
+        # they live on the step's stack, not in the shared buffer table.
+        local = [nm for nm in buffers if nm not in buffer_order]
+        sizes = {nm: [sp.sympify(d) for d in kp.shapes[nm]] for nm in local}
+        unfixed = [nm for nm, sh in sizes.items() if not all(d.is_Integer for d in sh)]
+        if unfixed:
+            raise ValueError(f"buffers {unfixed} are not in the shared buffer order")
         buffers = list(buffer_order)
     main = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=name)
     main.attributes.add("nounwind")
@@ -124,11 +131,16 @@ def emit(kp: KernelPlan, name: str, opts: Options, dims: list[sp.Symbol] | None 
     for k in range(len(buffers)):
         slot = b.gep(bufs_arg, [I64(k)], inbounds=True, source_etype=PTR)
         ptrs.append(b.load(slot, typ=PTR, align=8))
+    for nm in local:
+        count = int(sizes[nm][0] * sizes[nm][1])
+        ptrs.append(b.alloca(opts.elem, I64(count), name=nm))
+        ptrs[-1].align = ALIGN
+    buffers = buffers + local
     bufidx = {nm: k for k, nm in enumerate(buffers)}
     # Intermediates and scratch live in the call's workspace, whose blocks
     # are cache-line aligned; inputs and outputs are the caller's arrays.
     workspace = frozenset(nm for nm in kp.buffer_names
-                          if nm not in kp.inputs and nm not in kp.outputs)
+                          if nm not in kp.inputs and nm not in kp.outputs) | set(local)
     folded = kp.folded
     args, first = share(kp, workspace)
     check = check_shared()

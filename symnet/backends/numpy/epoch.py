@@ -11,7 +11,7 @@ import sympy as sp
 from ...graph import VARS
 from ...lower import EpochData, EpochSpec, KernelPlan, plan_kernel
 from ...schedule import Program, Step
-from .kernel import load, step_lines
+from .kernel import _viewed, load, step_lines
 from .printer import SymnetNumPyPrinter
 
 __all__ = ["NumPyEpoch", "generate_sgd_epoch"]
@@ -25,11 +25,16 @@ def _inplace_update(s: Step, param: str) -> list[str] | None:
     """
     if s.op != "ew" or param not in s.args or s.shape not in s.arg_shapes:
         return None
-    names = {VARS[k]: v for k, v in enumerate(s.args)}
+    views = s.views or (None,) * len(s.args)
+    names = {VARS[k]: _viewed(v, s.arg_shapes[k], views[k]) for k, v in enumerate(s.args)}
     printer = SymnetNumPyPrinter(names)
     syms = sp.numbered_symbols(f"_{s.out}_")
     reps, (red,) = sp.cse([s.attr], symbols=syms, optimizations=None, order="canonical")
     p = VARS[s.args.index(param)]
+    lines = [f"    {printer.doprint(t)} = {printer.doprint(v)}" for t, v in reps]
+    scaled = _scaled_update(red, p, param, printer)
+    if scaled is not None:
+        return [*lines, *scaled]
     if not (red.is_Add and p in red.args):
         return None
     q = p - red
@@ -39,8 +44,24 @@ def _inplace_update(s: Step, param: str) -> list[str] | None:
     q_text = printer.doprint(q)
     if printer.doprint(red) != f"{param} - {q_text}":
         return None
-    lines = [f"    {printer.doprint(t)} = {printer.doprint(v)}" for t, v in reps]
     return [*lines, f"    {param} -= {q_text}"]
+
+
+def _scaled_update(red: sp.Expr, p: sp.Symbol, param: str, printer) -> list[str] | None:
+    """``param *= c`` and ``param += q`` for an update ``param*c + q`` (the form
+    :func:`symnet.lower.specialize.hoist_steps` gives a one-sample step): NumPy
+    rounds ``param*c``, then ``q``, then their sum, the same in place."""
+    if not (red.is_Add and len(red.args) == 2):
+        return None
+    for pc, q in (red.args, red.args[::-1]):
+        c = sp.cancel(pc / p)
+        if not (c.is_Symbol or c.is_Number) or p in q.free_symbols or q.is_Add:
+            continue
+        c_text, q_text = printer.doprint(c), printer.doprint(q)
+        if printer.doprint(pc) not in (f"{param}*{c_text}", f"{c_text}*{param}"):
+            continue
+        return [f"    {param} *= {c_text}", f"    {param} += {q_text}"]
+    return None
 
 
 def _epoch_body(kp: KernelPlan, dtype: str, batch: sp.Symbol, one: bool,
