@@ -71,6 +71,35 @@ def bench_env(**extra: str) -> dict[str, str]:
     return env
 
 
+#: Flags of the hand-written C rows (W1, W3): what a C programmer passes for speed,
+#: without -ffast-math, so they keep IEEE semantics as the other peers do.
+C_FLAGS = ["-O3", "-march=native", "-std=c99", "-fPIC", "-shared"]
+
+
+def compile_c(source: str, symbol: str, prefix: str = "symnet-c-",
+              extra: tuple[str, ...] = ()) -> tuple[Any, str]:
+    """Compile ``source`` with the system C compiler ($CC or ``cc``, :data:`C_FLAGS`
+    and ``extra``) into a shared library, load it with ctypes and return (its
+    function ``symbol``, the compiler's version line). The caller sets
+    ``argtypes``; ``restype`` is None."""
+    import ctypes
+    import shutil
+
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        raise RuntimeError("no C compiler (cc) on PATH")
+    # dlopen maps the library: the file itself may go once it is loaded.
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        src, lib = Path(tmp) / f"{symbol}.c", Path(tmp) / f"{symbol}.so"
+        src.write_text(source)
+        subprocess.run([cc, *C_FLAGS, *extra, str(src), "-o", str(lib), "-lm"], check=True)
+        fn = getattr(ctypes.CDLL(str(lib)), symbol)
+    fn.restype = None
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True
+                             ).stdout.splitlines()[0]
+    return fn, version
+
+
 def compile_bytecode() -> None:
     """Byte-compile symnet's modules once, as installing a package does."""
     import compileall

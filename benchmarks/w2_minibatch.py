@@ -10,7 +10,9 @@ parameters up to rounding (checked on the loss over the 8192 samples).
 from __future__ import annotations
 
 import functools
+import os
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -132,15 +134,32 @@ def _torch_loss(x, t, W1, b1, W2, b2, W3, b3):
     return F.cross_entropy(h @ W3.T + b3, t)
 
 
-def torch_peer(dtype: str, reps: int, compiled: bool = False):
+def _torch_row(compiled: bool, mode: str = "default") -> str:
+    """Row name of the PyTorch peers (the existing torch.compile row is mode "default")."""
+    if not compiled:
+        return "PyTorch eager"
+    return "PyTorch torch.compile" + ("" if mode == "default" else f" mode={mode}")
+
+
+def torch_peer(dtype: str, reps: int, compiled: bool = False, mode: str = "default"):
+    """PyTorch eager, or with the loss compiled by torch.compile in ``mode``."""
+
     def body(peer: Peer) -> None:
+        with tempfile.TemporaryDirectory(prefix="symnet-w2-inductor-") as cache:
+            if compiled:
+                # An empty inductor cache of its own: the compile column is a cold compile,
+                # whatever ran before (the other torch.compile row would share its kernels).
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+            measure(peer)
+
+    def measure(peer: Peer) -> None:
         import torch
 
         ps, batches = _torch_setup(_problem(dtype), dtype)
         opt = torch.optim.SGD(ps, lr=W2_ALPHA)
         loss_fn = _torch_loss
         if compiled:
-            loss_fn = torch.compile(_torch_loss)
+            loss_fn = torch.compile(_torch_loss, mode=mode)
             x, t = batches[0]
             probe = [p.detach().clone().requires_grad_(True) for p in ps]
             t0 = time.perf_counter()
@@ -155,11 +174,20 @@ def torch_peer(dtype: str, reps: int, compiled: bool = False):
                 opt.step()
 
         _epochs(peer, epoch, reps, lambda: [p.detach().numpy() for p in ps])
+        if compiled and mode != "default":
+            peer.extra["threads"] = str(torch.get_num_threads())
+            peer.extra["flags"] = f"torch {torch.__version__}, mode={mode!r}"
+            peer.note += (f"; torch {torch.__version__}, {peer.extra['threads']} threads "
+                          "(torch default); compile = the first step, autotuning included")
 
-    if compiled:
-        return run_peer("PyTorch torch.compile", ("torch",), body,
-                        "forward + loss compiled (inductor), autograd backward")
-    return run_peer("PyTorch eager", ("torch",), body, "autograd + optim.SGD")
+    if not compiled:
+        note = "autograd + optim.SGD"
+    elif mode == "default":
+        note = "forward + loss compiled (inductor), autograd backward"
+    else:
+        note = ("inductor benchmarks its choices of matrix-product kernel; forward + loss "
+                "compiled, autograd backward")
+    return run_peer(_torch_row(compiled, mode), ("torch",), body, note)
 
 
 def _jax_step():
@@ -486,8 +514,11 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         f"loss over the {W2_SAMPLES} samples afterwards (evaluated in float64) vs symnet. "
         f"GFLOP/s uses the nominal 6 x weights x batch = {FLOPS_STEP / 1e6:.1f} MFLOP per step "
         f"({WEIGHTS} weights); the step really needs {FLOPS_STEP_NEEDED / 1e6:.1f} MFLOP "
-        "(no gradient w.r.t. the input X). Ratio = peer time / time of the fastest symnet LLVM "
-        "row of the same dtype (> 1: symnet is faster).",
+        "(no gradient w.r.t. the input X). The torch.compile rows compile with an empty inductor "
+        "cache of their own (kernels compiled afresh, not taken from the other row; only the "
+        "C++ precompiled header torch keeps in its default cache folder is shared, built "
+        "once per machine). Ratio = peer time / time of the fastest symnet LLVM row of the "
+        "same dtype (> 1: symnet is faster).",
         "",
     ]
     summary, lines, analysis = [], [], []
@@ -498,6 +529,8 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
             ("NumPy, hand-written backprop", "numpy_peer", (dtype, reps), ()),
             ("PyTorch eager", "torch_peer", (dtype, reps), ("torch",)),
             ("PyTorch torch.compile", "torch_peer", (dtype, reps, True), ("torch",)),
+            (_torch_row(True, "max-autotune-no-cudagraphs"), "torch_peer",
+             (dtype, reps, True, "max-autotune-no-cudagraphs"), ("torch",)),
             ("JAX jit step", "jax_peer", (dtype, reps), ("jax",)),
             ("numba @njit epoch", "numba_peer", (dtype, reps), ("numba",)),
             ("PyTensor", "pytensor_peer", (dtype, reps), ("pytensor",)),

@@ -16,10 +16,12 @@ import time
 
 import numpy as np
 from harness import (
+    C_FLAGS,
     Peer,
     Section,
     agreement_summary,
     best,
+    compile_c,
     fastest_ratio,
     find,
     fmt_ratio,
@@ -232,6 +234,106 @@ def numba_peer(reps: int) -> Peer:
                  jit=True)
 
 
+#: The 17 partials in C as a C programmer writes them: reverse mode by hand, one pass
+#: over the points, libm tanh/exp. Output row r of the 17 x n result is out[r * n ...].
+C_GRADS = r"""
+#include <math.h>
+#include <stdint.h>
+void grads(const double *restrict x1, const double *restrict x2, const double *restrict t,
+           const double *restrict theta, int64_t n, double *restrict out) {
+    enum { H = 4 };
+    double w1[H], w2[H], c[H], v[H];
+    for (int j = 0; j < H; ++j) {
+        w1[j] = theta[2 * j];
+        w2[j] = theta[2 * j + 1];
+        c[j] = theta[2 * H + j];
+        v[j] = theta[3 * H + j];
+    }
+    const double d = theta[4 * H];
+    for (int64_t k = 0; k < n; ++k) {
+        const double a = x1[k], b = x2[k];
+        double h[H], u = d;
+        for (int j = 0; j < H; ++j) {
+            h[j] = tanh(w1[j] * a + w2[j] * b + c[j]);
+            u += v[j] * h[j];
+        }
+        const double f = 1.0 / (1.0 + exp(-u));
+        const double g = 2.0 * (f - t[k]) * f * (1.0 - f);  /* dL/du */
+        for (int j = 0; j < H; ++j) {
+            const double dc = g * v[j] * (1.0 - h[j] * h[j]);  /* dL/dc_j */
+            out[(2 * j) * n + k] = dc * a;
+            out[(2 * j + 1) * n + k] = dc * b;
+            out[(2 * H + j) * n + k] = dc;
+            out[(3 * H + j) * n + k] = g * h[j];
+        }
+        out[(4 * H) * n + k] = g;
+    }
+}
+"""
+
+
+def c_peer(reps: int) -> Peer:
+    x1, x2, t, theta = _data()
+    info = {}
+
+    def build():
+        import ctypes
+
+        t0 = time.perf_counter()
+        fn, info["version"] = compile_c(C_GRADS, "grads", "symnet-w3-c-")
+        build_s = time.perf_counter() - t0
+        ptr = ctypes.c_void_p
+        fn.argtypes = [ptr, ptr, ptr, ptr, ctypes.c_int64, ptr]
+        args = (x1.ctypes.data, x2.ctypes.data, t.ctypes.data, theta.ctypes.data, N)
+
+        def evaluate():
+            out = np.empty((NPARAMS, N))
+            fn(*args, out.ctypes.data)
+            return out
+
+        return evaluate, build_s
+
+    peer = _peer("C, hand-written loop (cc -O3 -march=native)", (), "", reps, build)
+    if peer.ok:
+        peer.extra["threads"] = "1"
+        peer.extra["flags"] = f"{info['version']}: {' '.join(C_FLAGS[:2])}"
+        peer.note = (f"{info['version']}, 1 thread; reverse mode by hand, one loop over "
+                     "the points writing a fresh np.empty((17, N)) each call; compile = the "
+                     "cc run; the loop is not vectorized: -O3 without -ffast-math keeps the "
+                     "libm tanh/exp calls scalar")
+    return peer
+
+
+def torch_func_peer(reps: int) -> Peer:
+    info = {}
+
+    def build():
+        import torch
+        from torch.func import grad, vmap
+
+        info["version"], info["threads"] = torch.__version__, torch.get_num_threads()
+
+        def loss(theta, x1, x2, t):
+            w = theta[:2 * HIDDEN].reshape(HIDDEN, 2)
+            c, v, d = theta[2 * HIDDEN:3 * HIDDEN], theta[3 * HIDDEN:4 * HIDDEN], theta[-1]
+            h = torch.tanh(w[:, 0] * x1 + w[:, 1] * x2 + c)
+            f = torch.sigmoid(torch.dot(v, h) + d)
+            return (f - t) ** 2
+
+        fn = vmap(grad(loss), in_dims=(None, 0, 0, 0))  # eager: nothing to compile
+        xa, xb, tt, theta = (torch.from_numpy(a) for a in _data())  # float64, no copy
+        return (lambda: fn(theta, xa, xb, tt)), 0.0
+
+    peer = _peer("PyTorch torch.func vmap(grad)", ("torch",), "", reps, build,
+                 lambda out: out.numpy().T)
+    if peer.ok:
+        peer.extra["threads"] = str(info["threads"])
+        peer.extra["flags"] = f"torch {info['version']}, eager"
+        peer.note = (f"torch {info['version']}, eager, float64, {info['threads']} threads "
+                     "(torch default); inputs already tensors")
+    return peer
+
+
 def symnet_peer(reps: int, backend: str) -> Peer:
     def build():
         import symnet
@@ -287,6 +389,8 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         ("SymEngine Lambdify", "symengine_peer", (reps,), ("symengine",)),
         ("JAX jit(vmap(grad))", "jax_peer", (reps,), ("jax",)),
         ("numba @njit", "numba_peer", (reps,), ("numba",)),
+        ("C, hand-written loop (cc -O3 -march=native)", "c_peer", (reps,), ()),
+        ("PyTorch torch.func vmap(grad)", "torch_func_peer", (reps,), ("torch",)),
         ("symnet numpy", "symnet_peer", (reps, "numpy"), ()),
         ("symnet llvm", "symnet_peer", (reps, "llvm"), ()),
     ], rounds)
@@ -307,7 +411,8 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
         "giving 17 x N float64 values (a fresh output each call). Evaluation: median of "
         f"{reps} calls after the first, in each of {rounds} run(s) per peer (fresh processes, "
         "peers interleaved; compile time from the first run). Compile: symbolic "
-        "derivation + code generation up to a callable, plus the extra time of the first "
+        "derivation + code generation up to a callable (for the hand-written C row, the "
+        "cc run; none for the eager rows), plus the extra time of the first "
         "call (where JAX, numba and symnet's LLVM point-wise specialization compile). "
         "Agreement: relative difference (per output, "
         f"scaled by its largest value) vs `{ref.name if ref else '-'}` at every {STRIDE}-th "
