@@ -3,7 +3,8 @@
 The plan holds the program-level decisions that shape generated code:
 execution order and loop groups (:mod:`.group`), batch-of-one
 specialization (:mod:`.specialize`), in-place overwrites (:mod:`.inplace`),
-GEMM folds (:mod:`.fold`), scratch and workspace memory (:mod:`.memory`) and
+GEMM folds (:mod:`.fold`), the code versions of a product (:mod:`.products`),
+scratch and workspace memory (:mod:`.memory`) and
 the wiring of an SGD epoch (:mod:`.epoch`). A backend only turns a plan
 into code.
 """
@@ -13,6 +14,7 @@ from .fold import Fold
 from .group import Group, needs_broadcast, pointwise_shapes
 from .memory import workspace
 from .plan import KernelPlan, plan_kernel
+from .products import PRODUCT_VERSIONS, product_versions
 
-__all__ = ["EpochData", "EpochSpec", "Fold", "Group", "KernelPlan", "needs_broadcast",
-           "plan_kernel", "pointwise_shapes", "workspace"]
+__all__ = ["PRODUCT_VERSIONS", "EpochData", "EpochSpec", "Fold", "Group", "KernelPlan",
+           "needs_broadcast", "plan_kernel", "pointwise_shapes", "product_versions", "workspace"]

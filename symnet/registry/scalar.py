@@ -225,10 +225,16 @@ register(Op(sp.Mul, _mul, example=lambda x: 3 * x / 7))
 register(Op(sp.Pow, _pow, example=lambda x: x ** 3 + sp.sqrt(x) + x ** sp.Rational(3, 2),
             domain=(0.2, 3.0)))
 
+def _log_pattern(x: sp.Expr) -> sp.Expr:
+    # A pattern's log as written: evaluating log of a Wild only asks SymPy's
+    # assumptions (is cosh(u) positive?) for a tenth of a second's first compile.
+    return sp.log(x, evaluate=False)
+
+
 # Activations (table 4.1), in the order the command line lists them.
 register(Op(heads.logistic, _routine("logistic"), numpy="logistic", activation=True,
-            stable=lambda: ((sp.log(heads.logistic(_u)), -heads.softplus(-_u)),
-                            (sp.log(1 - heads.logistic(_u)), -heads.softplus(_u)),
+            stable=lambda: ((_log_pattern(heads.logistic(_u)), -heads.softplus(-_u)),
+                            (_log_pattern(1 - heads.logistic(_u)), -heads.softplus(_u)),
                             (1 / (1 + sp.exp(-_u)), heads.logistic(_u))),
             example=heads.logistic))
 register(Op(sp.tanh, _routine("tanh"), activation=True, example=sp.tanh))
@@ -242,13 +248,14 @@ register(Op(heads.leaky_relu, _leaky, numpy="leaky_relu", activation=True,
 register(Op(heads.prelu, _leaky, numpy="leaky_relu", activation=True,
             example=lambda x: heads.prelu(x, sp.Rational(1, 4)), kinks=(0.0,)))
 register(Op(heads.softplus, _routine("softplus"), numpy="softplus", activation=True,
-            stable=lambda: ((sp.log(1 + sp.exp(_u)), heads.softplus(_u)),), example=heads.softplus))
+            stable=lambda: ((_log_pattern(1 + sp.exp(_u)), heads.softplus(_u)),),
+            example=heads.softplus))
 register(Op(heads.maxout, _max, numpy="maxout", activation=True,
             example=lambda x: heads.maxout(x, 1 - x, x / 2), kinks=(0.5, 2 / 3, 0.0)))
 
 # Elementary and special functions.
 register(Op(sp.exp, _routine("exp"), example=sp.exp))
-register(Op(sp.log, _log, stable=lambda: ((sp.log(sp.exp(_u)), _u),),
+register(Op(sp.log, _log, stable=lambda: ((_log_pattern(sp.exp(_u)), _u),),
             example=lambda x: sp.log(x) + sp.log(1 + x), domain=(0.1, 3.0)))
 register(Op(sp.sin, _routine("sin"), example=sp.sin))
 register(Op(sp.cos, _routine("cos"), example=sp.cos))
@@ -256,7 +263,7 @@ register(Op(sp.sinh, _sinh, example=sp.sinh))
 # log cosh u = |u| + log(1 + e^{-2|u|}) - log 2: the loss log-cosh, finite
 # where cosh overflows (|u| > 710), its derivative tanh u without inf / inf.
 register(Op(sp.cosh, _cosh, example=sp.cosh,
-            stable=lambda: ((sp.log(sp.cosh(_u)),
+            stable=lambda: ((_log_pattern(sp.cosh(_u)),
                              sp.Abs(_u) + heads.softplus(-2 * sp.Abs(_u)) - sp.log(2)),)))
 register(Op(sp.atan, _routine("atan"), example=sp.atan))
 register(Op(sp.erf, _routine("erf"), numpy="erf", example=sp.erf))

@@ -65,6 +65,8 @@ class Ctx:
         self.dims = dims
         self.align = 8 if isinstance(elem, ir.DoubleType) else 4
         self.fm = fastmath
+        #: the modules' registry of shared routines (module.Parts), if any
+        self.shared = None
 
     def const(self, v: float) -> ir.Constant:
         return ir.Constant(self.elem, float(v))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ...graph import VARS
-from ...lower import Fold
+from ...lower import PRODUCT_VERSIONS, Fold, product_versions
 from ...schedule import Step
 from .irutil import I8, I32, I64, PTR, Ctx, Loop
 from .scalar import BodyEmitter
@@ -119,34 +119,25 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner, sc: Scale | None = None)
     lr.close()
 
 
-def _product_dims(c: Ctx, s: Step, shapes: dict):
-    """(rows, cols, inner) of a product step as i64 values."""
-    a = s.args[0]
-    R, C = shapes[s.out]
-    sa = shapes[a]
-    K = sa[0] if s.attr[0] else sa[1]
-    return c.dim(R), c.dim(C), c.dim(K)
-
-
-def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict, sc: Scale | None = None,
-                       out=None) -> None:
+def _emit_matmul_loops(c: Ctx, A, B, out, ta: bool, tb: bool, rows, cols, inner,
+                       sc: Scale | None = None, one_col: bool | None = None) -> None:
     """C = op(A) op(B) by loops ordered for contiguous inner access (with
-    ``sc``: C = beta C + alpha op(A) op(B) into ``out``)."""
-    a, bb = s.args
-    ta, tb = s.attr
-    rows, cols, inner = _product_dims(c, s, shapes)
+    ``sc``: C = beta C + alpha op(A) op(B)). ``one_col``: whether the product has
+    one column, when known at compile time (None: tested at run time)."""
     b = c.b
-    A, B = ptr[a], ptr[bb]
-    out = ptr[s.out] if out is None else out
     if not tb:
         # A matrix-vector product (one column, e.g. one sample) is a dot
         # product per row, B's column being contiguous; otherwise i, p, j.
-        one_col = b.icmp_signed("==", cols, I64(1))
-        with b.if_else(one_col) as (then, otherwise):
-            with then:
-                _dot_rows(c, A, B, out, ta, rows, inner, sc)
-            with otherwise:
-                _emit_ipj(c, A, B, out, ta, rows, cols, inner, sc)
+        if one_col is None:
+            with b.if_else(b.icmp_signed("==", cols, I64(1))) as (then, otherwise):
+                with then:
+                    _dot_rows(c, A, B, out, ta, rows, inner, sc)
+                with otherwise:
+                    _emit_ipj(c, A, B, out, ta, rows, cols, inner, sc)
+        elif one_col:
+            _dot_rows(c, A, B, out, ta, rows, inner, sc)
+        else:
+            _emit_ipj(c, A, B, out, ta, rows, cols, inner, sc)
         return
     # B stored transposed (C x K): dot products over contiguous rows of A and B.
     li = Loop(b, rows, "i")
@@ -164,26 +155,17 @@ def _emit_matmul_loops(c: Ctx, ptr: dict, s: Step, shapes: dict, sc: Scale | Non
     li.close()
 
 
-def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
-                threshold: int, update: Fold | None = None) -> None:
-    """Loops for small products; from ``threshold`` multiply-adds on a call through the
-    global function pointer ``gemm`` -- when the runtime has filled it in.
-
-    With ``update`` (a GEMM fold) the product is not stored: it goes straight into the
-    in-place update of a parameter, C = beta C + alpha op(A) op(B).
-    """
-    sc, out = None, ptr[s.out] if update is None else ptr[update.param]
-    if update is not None:
-        env = {VARS[k]: c.load(ptr[a], I64(0)) for k, a in enumerate(update.step.args)
-               if VARS[k] in update.alpha.free_symbols | update.beta.free_symbols}
-        em = BodyEmitter(c, env)
-        sc = Scale(em(update.alpha), em(update.beta))
-    if gemm is None:
-        _emit_matmul_loops(c, ptr, s, shapes, sc, out)
+def _emit_product(c: Ctx, A, B, out, ta: bool, tb: bool, rows, cols, inner,
+                  sc: Scale | None, gemm: str | None, threshold: int,
+                  versions: frozenset[str]) -> None:
+    """The product through the code ``versions`` the plan chose (see
+    :func:`symnet.lower.product_versions`): "blas" behind a run-time test of its
+    size and of the ?gemm pointer, with the loops ("dot", "ipj") as the fallback."""
+    loops = versions - {"blas"}
+    one_col = None if loops == {"dot", "ipj"} else loops == {"dot"}
+    if gemm is None or "blas" not in versions:
+        _emit_matmul_loops(c, A, B, out, ta, tb, rows, cols, inner, sc, one_col)
         return
-    a, bb = s.args
-    ta, tb = s.attr
-    rows, cols, inner = _product_dims(c, s, shapes)
     b = c.b
     slot = gemm_slot(c.module, gemm, c.owner)
     # A typed pointer to the function type: llvmlite reads the callee's
@@ -204,13 +186,86 @@ def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
     blk_done = fn.append_basic_block("mm.done")
     b.cbranch(use_loops, blk_small, blk_blas)
     b.position_at_end(blk_small)
-    _emit_matmul_loops(c, ptr, s, shapes, sc, out)
+    _emit_matmul_loops(c, A, B, out, ta, tb, rows, cols, inner, sc, one_col)
     b.branch(blk_done)
     b.position_at_end(blk_blas)
-    _call_gemm(c, fptr, ptr[a], ptr[bb], out, ta, tb, rows, cols, inner, shapes[a],
-               shapes[bb], sc)
+    lda = rows if ta else inner
+    ldb = inner if tb else cols
+    _call_gemm(c, fptr, A, B, out, ta, tb, rows, cols, inner, lda, ldb, sc)
     b.branch(blk_done)
     b.position_at_end(blk_done)
+
+
+def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
+                threshold: int, update: Fold | None = None) -> None:
+    """A product step: its dims known at compile time, the code versions the plan
+    chose for them, inline; otherwise a call of the module's one routine for its
+    transposes, which picks a version per call (so a step with a symbolic batch
+    carries one copy of the three versions, not one per product).
+
+    With ``update`` (a GEMM fold) the product is not stored: it goes straight into the
+    in-place update of a parameter, C = beta C + alpha op(A) op(B).
+    """
+    sc, out = None, ptr[s.out] if update is None else ptr[update.param]
+    if update is not None:
+        env = {VARS[k]: c.load(ptr[a], I64(0)) for k, a in enumerate(update.step.args)
+               if VARS[k] in update.alpha.free_symbols | update.beta.free_symbols}
+        em = BodyEmitter(c, env)
+        sc = Scale(em(update.alpha), em(update.beta))
+    a, bb = s.args
+    ta, tb = s.attr
+    R, C = shapes[s.out]
+    K = shapes[a][0] if ta else shapes[a][1]
+    versions = product_versions(R, C, K, threshold)
+    dims = [c.dim(d) for d in (R, C, K)]
+    if versions is not None:
+        _emit_product(c, ptr[a], ptr[bb], out, ta, tb, *dims, sc, gemm, threshold, versions)
+        return
+    routine = _runtime_product(c, ta, tb, sc is not None, gemm, threshold)
+    args = [ptr[a], ptr[bb], out, *dims]
+    if sc is not None:
+        args += [sc.alpha, sc.beta]
+    c.b.call(routine, args)
+
+
+#: Estimated compile cost of a shared product routine (see module.Parts).
+_ROUTINE_COST = 6.0
+
+
+def _runtime_product(c: Ctx, ta: bool, tb: bool, scaled: bool, gemm: str | None,
+                     threshold: int) -> ir.Function:
+    """``symnet.mm.<ta><tb>[.scaled].<elem>(A, B, C, rows, cols, inner[, alpha, beta])``,
+    every version behind run-time tests of the dims: defined once, in the first
+    module that needs it, and declared in the others (``c.shared`` records where)."""
+    elem = "f64" if isinstance(c.elem, ir.DoubleType) else "f32"
+    name = f"symnet.mm.{'t' if ta else 'n'}{'t' if tb else 'n'}{'.scaled' if scaled else ''}.{elem}"
+    extra = [c.elem, c.elem] if scaled else []
+    fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64, I64, *extra])
+    shared = c.shared.routines if c.shared is not None else {}
+    home = shared.get(name, c.module)
+    local = c.module.globals.get(name)
+    if home is not c.module:
+        return local if local is not None else ir.Function(c.module, fnty, name=name)
+    if local is not None:
+        return local
+    fn = ir.Function(c.module, fnty, name=name)
+    # Reached from the other modules of a kernel: external, but not exported.
+    fn.linkage = "hidden" if c.shared is not None else "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    for arg in fn.args[:3]:
+        arg.add_attribute("noalias")
+    body = Ctx(c.module, ir.IRBuilder(fn.append_basic_block("entry")), c.elem, {},
+               owner=c.owner)
+    A, B, out, rows, cols, inner = fn.args[:6]
+    sc = Scale(*fn.args[6:8]) if scaled else None
+    _emit_product(body, A, B, out, ta, tb, rows, cols, inner, sc, gemm, threshold,
+                  PRODUCT_VERSIONS)
+    body.b.ret_void()
+    if c.shared is not None:
+        shared[name] = c.module
+        c.shared.charge(c.module, _ROUTINE_COST)
+    return fn
 
 
 def gemm_slot(module: ir.Module, gemm: str, owner: ir.Module | None = None
@@ -227,7 +282,7 @@ def gemm_slot(module: ir.Module, gemm: str, owner: ir.Module | None = None
     return slot
 
 
-def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb,
+def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, lda, ldb,
                sc: Scale | None = None) -> None:
     """Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T."""
     b = c.b
@@ -237,8 +292,6 @@ def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb,
         b.store(val, p)
         return p
 
-    lda = c.dim(sha[1])
-    ldb = c.dim(shb[1])
     transa = slot(I8, I8(ord("T" if tb else "N")))
     transb = slot(I8, I8(ord("T" if ta else "N")))
     m = slot(I32, b.trunc(cols, I32))
@@ -250,4 +303,3 @@ def _call_gemm(c: Ctx, fptr, A, B, out, ta, tb, rows, cols, inner, sha, shb,
     lda_ = slot(I32, b.trunc(lda, I32))
     ldc = slot(I32, b.trunc(cols, I32))
     b.call(fptr, [transa, transb, m, n, k, alpha, B, ldb_, A, lda_, beta, out, ldc])
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 from llvmlite import ir
@@ -10,7 +10,7 @@ from llvmlite import ir
 from ...aligned import ALIGN
 from ...config import check_shared
 from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
-from ...lower import Group, KernelPlan
+from ...lower import Group, KernelPlan, product_versions
 from ...lower.share import share
 from .irutil import I64, PTR, Fn
 from .kernels import emit_column, emit_const, emit_group, emit_leaf, emit_reduce, emit_transpose
@@ -37,18 +37,28 @@ class Options:
 _COST = {"matmul": 6.0, "softmax": 4.0, "log_softmax": 4.0, "logsumexp": 3.0, "ew": 1.0}
 
 
-def _group_cost(g: Group) -> float:
+def _group_cost(g: Group, shapes: dict, threshold: int) -> float:
+    s = g.steps[0]
+    if s.op == "matmul":
+        # A product whose dims are known at run time only is a call of the
+        # module's shared routine (charged where that routine is defined).
+        a = s.args[0]
+        inner = shapes[a][0] if s.attr[0] else shapes[a][1]
+        if product_versions(*shapes[s.out], inner, threshold) is None:
+            return 0.5
     return _COST.get(g.op, 0.5) + (0.25 * len(g.steps) if g.is_loop else 0.0)
 
 
 @dataclass
 class Parts:
     """Extra modules that take a share of a main module's group functions, so
-    the modules compile in parallel and link together."""
+    the modules compile in parallel and link together; and where each routine
+    shared by the modules (a product of run-time dims) is defined."""
 
     owner: ir.Module
     modules: list[ir.Module]
     costs: list[float]
+    routines: dict[str, ir.Module] = field(default_factory=dict)
 
     @classmethod
     def new(cls, owner: ir.Module, n: int) -> Parts:
@@ -59,11 +69,17 @@ class Parts:
             mods.append(part)
         return cls(owner, mods, [0.0] * (n + 1))
 
-    def place(self, g: Group) -> ir.Module:
+    def place(self, cost: float) -> ir.Module:
         """The module (owner or a part) with the least estimated work so far."""
         k = min(range(len(self.costs)), key=self.costs.__getitem__)
-        self.costs[k] += _group_cost(g)
+        self.costs[k] += cost
         return self.owner if k == 0 else self.modules[k - 1]
+
+    def charge(self, module: ir.Module, cost: float) -> None:
+        """Count a routine defined in ``module`` toward its work."""
+        mods = [self.owner, *self.modules]
+        k = next(i for i, m in enumerate(mods) if m is module)
+        self.costs[k] += cost
 
 
 @dataclass
@@ -172,10 +188,12 @@ def _group_function(kp: KernelPlan, g: Group, used: list[str], name: str, opts: 
     function the main module calls (a declaration when it lives in a part)."""
     fold = kp.folds.get(g.steps[0].out)
     if target is None:
-        target = parts.place(g) if parts.modules else module
+        target = (parts.place(_group_cost(g, kp.shapes, opts.blas_threshold))
+                  if parts.modules else module)
     label = g.steps[0].out if len(g.steps) == 1 else f"{g.steps[0].out}-{g.steps[-1].out}"
     f = Fn(target, f"{name}.{label}", used, opts.elem, dims, kp.const_dims,
            owner=None if target is module else module, aligned=workspace)
+    f.ctx.shared = parts
     callee = f.fn
     if len(kp.groups) > INLINE_GROUPS:
         f.fn.attributes.add("noinline")
