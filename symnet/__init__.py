@@ -8,6 +8,9 @@ from sympy import tanh
 
 __version__ = "0.1.0"
 
+# curvature and hessian are imported now, not on first use like the names of
+# _LAZY below: importing a submodule later would rebind its function's name
+# on the package to the module.
 from .api import GradCheck, check_grad, compile, compile_grad, grad, lower
 from .curvature import compile_gnvp, compile_hvp, compile_jvp, curvature
 from .errors import (
@@ -21,9 +24,7 @@ from .errors import (
     ShapeError,
     UnsupportedError,
 )
-from .export import export_c, export_library, export_onnx
 from .hessian import Hessian, hessian
-from .model import Model
 from .ops import (
     BinaryLabels,
     Elementwise,
@@ -43,7 +44,6 @@ from .ops import (
     softplus,
 )
 from .registry import ACTIVATIONS
-from .second_order import gnvp, hvp, jvp
 
 __all__ = [
     "ACTIVATIONS", "BinaryLabels", "CacheWarning", "ConfigError", "Curvature", "DataError", "Model",
@@ -57,10 +57,26 @@ __all__ = [
 ]
 
 
+#: Public names of the layers above the compiler (second order, export, models),
+#: imported on first use: ``import symnet`` then costs little more than SymPy's.
+_LAZY = {
+    "export_c": "export", "export_library": "export", "export_onnx": "export", "Model": "model",
+    "gnvp": "second_order", "hvp": "second_order", "jvp": "second_order",
+}
+
+
 def __getattr__(name: str):
+    from importlib import import_module
+
     # Curvature subclasses SciPy's LinearOperator, imported on first use.
     if name == "Curvature":
-        from .curvature import _curvature_class
-
-        return _curvature_class()
+        return import_module(".curvature", __name__)._curvature_class()
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
