@@ -228,8 +228,10 @@ def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
     c.b.call(routine, args)
 
 
-#: Estimated compile cost of a shared product routine (see module.Parts).
-_ROUTINE_COST = 6.0
+#: Estimated compile cost of a shared product routine, in module.Parts' units (an
+#: elementwise loop ~1): the three versions of op(A) B ~300 lines of IR, the dot
+#: products of A op(B)^T ~90.
+_ROUTINE_COST = {False: 10.0, True: 3.5}
 
 
 def _runtime_product(c: Ctx, ta: bool, tb: bool, scaled: bool, gemm: str | None,
@@ -264,7 +266,7 @@ def _runtime_product(c: Ctx, ta: bool, tb: bool, scaled: bool, gemm: str | None,
     body.b.ret_void()
     if c.shared is not None:
         shared[name] = c.module
-        c.shared.charge(c.module, _ROUTINE_COST)
+        c.shared.charge(c.module, _ROUTINE_COST[tb])
     return fn
 
 
