@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from reference import Layer, risk_and_grads
 
 from symnet.api import build_kernel
 from symnet.graph import VARS, Graph
@@ -84,20 +85,17 @@ def test_hoisted_kernels_match_the_bodies(backend, dtype, tmp_path, monkeypatch)
 
 def _manual_epoch(params, X, y, order, alpha, lam):
     """Per-sample SGD on a logistic-hidden softmax MLP with an L2 penalty on the
-    weights, written out by hand (float64)."""
+    weights, each step's gradient from the hand-written backprop of reference.py."""
     W1, b1, W2, b2 = (p.astype(np.float64).copy() for p in params)
+    layers = [Layer("logistic", W1, b1), Layer("softmax", W2, b2)]
     for i in order:
-        x = X[:, i:i + 1].astype(np.float64)
-        a1 = 1 / (1 + np.exp(-(W1 @ x + b1)))
-        z2 = W2 @ a1 + b2
-        e = np.exp(z2 - z2.max())
-        d2 = e / e.sum()
-        d2[y[i]] -= 1
-        d1 = (W2.T @ d2) * a1 * (1 - a1)
-        W2 -= alpha * (d2 @ a1.T + lam * W2)
-        b2 -= alpha * d2
-        W1 -= alpha * (d1 @ x.T + lam * W1)
-        b1 -= alpha * d1
+        onehot = np.zeros((W2.shape[0], 1))
+        onehot[y[i]] = 1.0
+        _, grads = risk_and_grads(layers, X[:, i:i + 1].astype(np.float64), onehot,
+                                  "cross_entropy", lam)
+        for layer, g in zip(layers, grads, strict=True):
+            layer.W -= alpha * g["W"]
+            layer.b -= alpha * g["b"]
     return W1, b1, W2, b2
 
 
