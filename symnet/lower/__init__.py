@@ -14,7 +14,8 @@ from .fold import Fold
 from .group import Group, needs_broadcast, pointwise_shapes
 from .memory import workspace
 from .plan import KernelPlan, plan_kernel
-from .products import PRODUCT_VERSIONS, product_versions
+from .products import PRODUCT_VERSIONS, product_dims, product_versions
 
 __all__ = ["PRODUCT_VERSIONS", "EpochData", "EpochSpec", "Fold", "Group", "KernelPlan",
-           "needs_broadcast", "plan_kernel", "pointwise_shapes", "product_versions", "workspace"]
+           "needs_broadcast", "plan_kernel", "pointwise_shapes", "product_dims", "product_versions",
+           "workspace"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["PRODUCT_VERSIONS", "product_versions"]
+__all__ = ["PRODUCT_VERSIONS", "product_dims", "product_versions"]
 
 #: The versions of a product's code: dot products down one column ("dot"), loops
 #: i-p-j register-blocked over rows ("ipj"), a BLAS ?gemm call ("blas").
@@ -12,6 +12,19 @@ PRODUCT_VERSIONS = frozenset({"dot", "ipj", "blas"})
 
 #: BLAS takes 32-bit sizes.
 _BLAS_MAX = 2**31 - 1
+
+
+def product_dims(s, shapes: dict | None = None) -> tuple:
+    """(rows, cols, inner) of a ``matmul`` step, from ``shapes`` (buffer name ->
+    shape) or else from the step's own shapes.
+
+    >>> from symnet.schedule import Step
+    >>> product_dims(Step("c", "matmul", ("a", "b"), (3, 5), (True, False), ((4, 3), (4, 5))))
+    (3, 5, 4)
+    """
+    rows, cols = shapes[s.out] if shapes is not None else s.shape
+    a_rows, a_cols = shapes[s.args[0]] if shapes is not None else s.arg_shapes[0]
+    return rows, cols, a_rows if s.attr[0] else a_cols
 
 
 def product_versions(rows, cols, inner, threshold: int) -> frozenset[str] | None:

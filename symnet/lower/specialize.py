@@ -7,6 +7,7 @@ import sympy as sp
 from ..graph import VARS
 from ..passes.hoist import kind, lift, part_shape
 from ..schedule import Program, Step
+from .products import product_dims
 
 __all__ = ["hoist_steps", "outer_products"]
 
@@ -27,11 +28,8 @@ def outer_products(prog: Program, const_dims: dict) -> Program:
     steps = []
     for s in prog.steps:
         if s.op == "matmul":
-            (ra, ca), _ = s.arg_shapes
-            ta, _ = s.attr
-            inner = ra if ta else ca
+            rows, cols, inner = product_dims(s)
             if sp.sympify(inner).subs(const_dims) == 1:
-                rows, cols = s.shape
                 fixed = tuple(tuple(sp.sympify(d).subs(const_dims) for d in sh)
                               for sh in s.arg_shapes)
                 s = Step(s.out, "ew", s.args, s.shape, VARS[0] * VARS[1], fixed,

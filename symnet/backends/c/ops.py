@@ -7,7 +7,7 @@ import sympy as sp
 from ... import registry
 from ...errors import UnsupportedError
 from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS, VARS
-from ...lower import Group
+from ...lower import Group, product_dims
 from ...schedule import Step
 from .body import CBody, CBuilder, Lines, literal
 from .linalg import kron_lines, linalg_lines
@@ -105,8 +105,7 @@ def _ew(g: Group, nm: Names, shapes: dict, inplace: dict, ind: str) -> list[str]
 def _matmul(s: Step, nm: Names, shapes: dict, ind: str) -> list[str]:
     a, b = s.args
     ta, tb = s.attr
-    R, C = shapes[s.out]
-    K = shapes[a][0] if ta else shapes[a][1]
+    R, C, K = product_dims(s, shapes)
     rows, cols, inner = nm.dim(R), nm.dim(C), nm.dim(K)
     A, B, O = nm.ptr[a], nm.ptr[b], nm.ptr[s.out]
     aidx = f"p * {rows} + i" if ta else f"i * {inner} + p"

@@ -56,7 +56,7 @@ class Ctx:
 
     def __init__(self, module: ir.Module, b: ir.IRBuilder, elem: ir.Type,
                  dims: dict[sp.Symbol, ir.Value], fastmath: tuple[str, ...] = ("contract",),
-                 owner: ir.Module | None = None):
+                 owner: ir.Module | None = None, shared=None):
         self.module = module
         #: the main module when ``module`` is a part compiled separately
         self.owner = owner
@@ -66,7 +66,7 @@ class Ctx:
         self.align = 8 if isinstance(elem, ir.DoubleType) else 4
         self.fm = fastmath
         #: the modules' registry of shared routines (module.Parts), if any
-        self.shared = None
+        self.shared = shared
 
     def const(self, v: float) -> ir.Constant:
         return ir.Constant(self.elem, float(v))
@@ -142,7 +142,8 @@ class Fn:
 
     def __init__(self, module: ir.Module, name: str, buffers: list[str], elem: ir.Type,
                  dim_syms: list[sp.Symbol], const_dims: dict | None = None,
-                 owner: ir.Module | None = None, aligned: frozenset[str] = frozenset()):
+                 owner: ir.Module | None = None, aligned: frozenset[str] = frozenset(),
+                 shared=None):
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + [PTR])
         self.fn = ir.Function(module, fnty, name=name)
         self.fn.linkage = "internal"
@@ -166,7 +167,7 @@ class Fn:
                 continue
             p = b.gep(dims_ptr, [I64(k)], inbounds=True, source_etype=I64)
             dims[d] = b.load(p, typ=I64, align=8)
-        self.ctx = Ctx(module, b, elem, dims, owner=owner)
+        self.ctx = Ctx(module, b, elem, dims, owner=owner, shared=shared)
 
 
 def index(c: Ctx, shape, i, j, cols) -> ir.Value:

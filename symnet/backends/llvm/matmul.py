@@ -5,7 +5,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ...graph import VARS
-from ...lower import PRODUCT_VERSIONS, Fold, product_versions
+from ...lower import PRODUCT_VERSIONS, Fold, product_dims, product_versions
 from ...schedule import Step
 from .irutil import I8, I32, I64, PTR, Ctx, Loop
 from .scalar import BodyEmitter
@@ -214,8 +214,7 @@ def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
         sc = Scale(em(update.alpha), em(update.beta))
     a, bb = s.args
     ta, tb = s.attr
-    R, C = shapes[s.out]
-    K = shapes[a][0] if ta else shapes[a][1]
+    R, C, K = product_dims(s, shapes)
     versions = product_versions(R, C, K, threshold)
     dims = [c.dim(d) for d in (R, C, K)]
     if versions is not None:
@@ -258,7 +257,7 @@ def _runtime_product(c: Ctx, ta: bool, tb: bool, scaled: bool, gemm: str | None,
     for arg in fn.args[:3]:
         arg.add_attribute("noalias")
     body = Ctx(c.module, ir.IRBuilder(fn.append_basic_block("entry")), c.elem, {},
-               owner=c.owner)
+               owner=c.owner, shared=c.shared)
     A, B, out, rows, cols, inner = fn.args[:6]
     sc = Scale(*fn.args[6:8]) if scaled else None
     _emit_product(body, A, B, out, ta, tb, rows, cols, inner, sc, gemm, threshold,

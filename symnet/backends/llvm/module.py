@@ -10,7 +10,7 @@ from llvmlite import ir
 from ...aligned import ALIGN
 from ...config import check_shared
 from ...graph import COLUMN_OPS, KRON_OPS, LINALG_OPS
-from ...lower import Group, KernelPlan, product_versions
+from ...lower import Group, KernelPlan, product_dims, product_versions
 from ...lower.share import share
 from .irutil import I64, PTR, Fn
 from .kernels import emit_column, emit_const, emit_group, emit_leaf, emit_reduce, emit_transpose
@@ -39,13 +39,10 @@ _COST = {"matmul": 6.0, "softmax": 4.0, "log_softmax": 4.0, "logsumexp": 3.0, "e
 
 def _group_cost(g: Group, shapes: dict, threshold: int) -> float:
     s = g.steps[0]
-    if s.op == "matmul":
-        # A product whose dims are known at run time only is a call of the
-        # module's shared routine (charged where that routine is defined).
-        a = s.args[0]
-        inner = shapes[a][0] if s.attr[0] else shapes[a][1]
-        if product_versions(*shapes[s.out], inner, threshold) is None:
-            return 0.5
+    # A product whose dims are known at run time only is a call of the
+    # module's shared routine (charged where that routine is defined).
+    if s.op == "matmul" and product_versions(*product_dims(s, shapes), threshold) is None:
+        return 0.5
     return _COST.get(g.op, 0.5) + (0.25 * len(g.steps) if g.is_loop else 0.0)
 
 
@@ -192,8 +189,7 @@ def _group_function(kp: KernelPlan, g: Group, used: list[str], name: str, opts: 
                   if parts.modules else module)
     label = g.steps[0].out if len(g.steps) == 1 else f"{g.steps[0].out}-{g.steps[-1].out}"
     f = Fn(target, f"{name}.{label}", used, opts.elem, dims, kp.const_dims,
-           owner=None if target is module else module, aligned=workspace)
-    f.ctx.shared = parts
+           owner=None if target is module else module, aligned=workspace, shared=parts)
     callee = f.fn
     if len(kp.groups) > INLINE_GROUPS:
         f.fn.attributes.add("noinline")

@@ -11,7 +11,14 @@ import sympy as sp
 
 from ... import aligned
 from ...config import blas_threshold
-from ...lower import EpochSpec, KernelPlan, plan_kernel, pointwise_shapes, workspace
+from ...lower import (
+    EpochSpec,
+    KernelPlan,
+    plan_kernel,
+    pointwise_shapes,
+    product_dims,
+    workspace,
+)
 from ...schedule import Program
 from .blas import GEMM_SLOT, blas_address, contention_threads
 from .jit import Compiled, compile_jobs, target_fingerprint
@@ -114,10 +121,8 @@ class _Native:
         for s in spec.plan.steps:
             if s.op != "matmul":
                 continue
-            (ra, ca), _ = s.arg_shapes
-            inner = ra if s.attr[0] else ca
             work = 1
-            for d in (*s.shape, inner):
+            for d in product_dims(s):
                 work *= int(sp.sympify(d).subs(values))
             if work >= spec.blas_threshold:
                 addr = blas_address(self.dtype)

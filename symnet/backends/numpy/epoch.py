@@ -11,7 +11,7 @@ import sympy as sp
 from ...graph import VARS
 from ...lower import EpochData, EpochSpec, KernelPlan, plan_kernel
 from ...schedule import Program, Step
-from .kernel import _viewed, load, step_lines
+from .kernel import load, step_lines, viewed
 from .printer import SymnetNumPyPrinter
 
 __all__ = ["NumPyEpoch", "generate_sgd_epoch"]
@@ -26,7 +26,7 @@ def _inplace_update(s: Step, param: str) -> list[str] | None:
     if s.op != "ew" or param not in s.args or s.shape not in s.arg_shapes:
         return None
     views = s.views or (None,) * len(s.args)
-    names = {VARS[k]: _viewed(v, s.arg_shapes[k], views[k]) for k, v in enumerate(s.args)}
+    names = {VARS[k]: viewed(v, s.arg_shapes[k], views[k]) for k, v in enumerate(s.args)}
     printer = SymnetNumPyPrinter(names)
     syms = sp.numbered_symbols(f"_{s.out}_")
     reps, (red,) = sp.cse([s.attr], symbols=syms, optimizations=None, order="canonical")

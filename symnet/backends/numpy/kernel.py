@@ -32,7 +32,7 @@ def _dim(d: sp.Expr) -> str:
     return str(d) if not d.is_Integer else str(int(d))
 
 
-def _viewed(name: str, own: tuple, view: tuple | None) -> str:
+def viewed(name: str, own: tuple, view: tuple | None) -> str:
     """An argument read through a vector view (same memory, other shape)."""
     if view is None or tuple(view) == tuple(own):
         return name
@@ -69,7 +69,7 @@ def step_lines(s: Step, dtype: str) -> list[str]:
         return [f"    {s.out} = {op}({', '.join(a)})"]
     if op == "ew":
         views = s.views or (None,) * len(a)
-        names = {VARS[k]: _viewed(v, s.arg_shapes[k], views[k]) for k, v in enumerate(a)}
+        names = {VARS[k]: viewed(v, s.arg_shapes[k], views[k]) for k, v in enumerate(a)}
         printer = SymnetNumPyPrinter(names)
         lines = _body_lines(printer, s.out, s.attr, f"_{s.out}")
         # Arguments that do not span the result only broadcast: spread it out.
