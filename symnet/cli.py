@@ -614,7 +614,7 @@ SHOW_STAGES: dict[str, tuple[str, Callable[[MLP, str, argparse.Namespace], str]]
     "program": ("the scheduled kernel program", _show_program),
     "numpy": ("the generated NumPy source", _show_numpy),
     "llvm": ("the LLVM IR as emitted", lambda n, lo, a: _llvm_kernel(n, lo, a).llvm_ir),
-    "llvm-opt": ("the LLVM IR after the O3 pipeline",
+    "llvm-opt": ("the LLVM IR after the O2 pipeline",
                  lambda n, lo, a: _llvm_kernel(n, lo, a).llvm_ir_optimized),
     "asm": ("the host assembly", lambda n, lo, a: _llvm_kernel(n, lo, a).asm),
 }

@@ -17,6 +17,7 @@ Caches store the identity's text with an entry and check it when reading.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,19 +40,57 @@ class Identity:
 _SOURCES: str | None = None
 
 
+def _source_files(folder: str, out: list[tuple[str, int, int]]) -> None:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != "__pycache__":
+                    _source_files(entry.path, out)
+            elif entry.name.endswith(".py"):
+                st = entry.stat()
+                out.append((entry.path, st.st_mtime_ns, st.st_size))
+
+
+def _hash_sources(root: Path, files: list[str]) -> str:
+    h = hashlib.sha256()
+    for path in files:
+        h.update(Path(path).relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(Path(path).read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
 def source_version() -> str:
-    """sha256 of symnet's own sources (every .py file of the package, by path)."""
+    """sha256 of symnet's own sources (every .py file of the package, by path).
+
+    Reading and hashing every source costs a warm start ~3 ms, so the digest
+    is kept in the compile cache under the files' (path, mtime, size) list,
+    the signature Python's own bytecode cache trusts; any edited file
+    changes it and the sources are hashed again.
+    """
     global _SOURCES
     if _SOURCES is None:
-        h = hashlib.sha256()
-        root = Path(__file__).parent
-        for path in sorted(root.rglob("*.py")):
-            h.update(path.relative_to(root).as_posix().encode())
-            h.update(b"\0")
-            h.update(path.read_bytes())
-            h.update(b"\0")
-        _SOURCES = h.hexdigest()
+        _SOURCES = sources_digest(Path(__file__).parent)
     return _SOURCES
+
+
+def sources_digest(root: Path) -> str:
+    """sha256 of the .py files under ``root``, through the cache (see above)."""
+    from . import diskcache  # imports this module: loaded on first use
+
+    stats: list[tuple[str, int, int]] = []
+    _source_files(str(root), stats)
+    stats.sort()
+    listing = "\0".join(f"{p}\1{m}\1{n}" for p, m, n in stats)
+    text = "sources " + hashlib.sha256(listing.encode()).hexdigest()
+    key = Identity("sources", text, hashlib.sha256(text.encode()).hexdigest())
+    stored = diskcache.read("sources", key)
+    if stored is not None and len(stored) == 64:
+        return stored.decode("ascii")
+    digest = _hash_sources(root, [p for p, _, _ in stats])
+    diskcache.write("sources", key, digest.encode("ascii"))
+    return digest
 
 
 def _version(dist: str) -> str:

@@ -243,7 +243,7 @@ class Kernel:
 
     @property
     def llvm_ir_optimized(self) -> str:
-        """LLVM IR after the O3 pipeline (llvm backend)."""
+        """LLVM IR after the O2 pipeline (llvm backend)."""
         return self._artifact("llvm_ir_optimized")
 
     @property

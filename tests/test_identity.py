@@ -181,3 +181,39 @@ def test_kernel_identity_records_versions():
     text = json.dumps(data)
     for part in ("sympy", "numpy", "llvmlite", "sources"):
         assert part in text
+
+
+def test_sources_digest_follows_every_edit_through_the_cache(tmp_path, monkeypatch):
+    """The sources' digest is kept in the cache under the files' (path,
+    mtime, size) list: a second read gives the same digest, and an edit
+    that keeps a file's size, or a new file, gives the digest of the new
+    contents, never the stored one."""
+    import hashlib
+
+    from symnet.identity import sources_digest
+
+    monkeypatch.setenv("SYMNET_CACHE_DIR", str(tmp_path / "cache"))
+    src = tmp_path / "pkg"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.py").write_text("x = 1\n")
+    (src / "sub" / "b.py").write_text("y = 2\n")
+    (src / "notes.txt").write_text("not a source")
+
+    def direct() -> str:
+        h = hashlib.sha256()
+        for path in sorted(str(p) for p in src.rglob("*.py")):
+            h.update(os.path.relpath(path, src).encode() + b"\0")
+            h.update(open(path, "rb").read() + b"\0")
+        return h.hexdigest()
+
+    first = sources_digest(src)
+    assert first == direct()
+    assert any(p.suffix == ".sources" for p in (tmp_path / "cache").iterdir())
+    assert sources_digest(src) == first                      # from the cache
+    (src / "a.py").write_text("x = 7\n")                     # same size, new mtime
+    os.utime(src / "a.py", ns=(1, 1))
+    edited = sources_digest(src)
+    assert edited != first and edited == direct()
+    (src / "sub" / "c.py").write_text("")
+    assert sources_digest(src) not in (first, edited)
+    assert sources_digest(src) == direct()

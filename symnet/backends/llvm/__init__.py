@@ -18,15 +18,30 @@ from ...schedule import Program
 from .blas import GEMM_SLOT, blas_address
 from .native import PARALLEL_POINTS, POINTS, NativeFunction
 from .native_epoch import EpochFunction
-from .objects import export_object, host_triple
 from .pool import ALIGN, aligned_copy, aligned_empty
 from .request import ModuleRequest
-from .vecmath import MATH_FUNCTIONS, define_math, math_function_name
 
 __all__ = ["ALIGN", "GEMM_SLOT", "MATH_FUNCTIONS", "PARALLEL_POINTS", "POINTS", "EpochFunction",
            "ModuleRequest", "NativeFunction", "aligned_copy", "aligned_empty", "blas_address",
            "build", "build_epoch", "define_math", "export_object", "host_triple",
            "math_function_name"]
+
+
+# The code generator's own names load on first use: a process that only runs
+# kernels found in the cache never imports llvmlite.ir or the math routines.
+_LAZY = {"export_object": ".objects", "host_triple": ".objects",
+         "MATH_FUNCTIONS": ".vecmath", "define_math": ".vecmath",
+         "math_function_name": ".vecmath"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_epoch(prog: Program, name: str, dtype, spec: EpochSpec) -> EpochFunction:

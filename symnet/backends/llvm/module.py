@@ -92,7 +92,7 @@ class Emitted:
 
 
 #: Above this many groups, group functions stay out of line: inlining them
-#: all into one entry function makes the O3 pipeline superlinear in depth
+#: all into one entry function makes the optimization pipeline superlinear in depth
 #: (a 64-layer step compiles 1.3x faster without it), and a call per group
 #: costs nothing next to a group's loops.
 INLINE_GROUPS = 96

@@ -6,14 +6,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import sympy as sp
-from llvmlite import ir
 
 from ...identity import Identity, kernel_identity
 from ...lower import EpochSpec, plan_kernel
 from ...schedule import Program
-from .epoch import emit_epoch
 from .jit import Compiled, compile_module, target_machine
-from .module import Options, emit
 
 __all__ = ["ModuleRequest"]
 
@@ -41,6 +38,13 @@ class ModuleRequest:
 
     def emit_ir(self) -> list[str]:
         """The module's IR texts (main part first)."""
+        # The emitter (llvmlite.ir and every op's code) is imported here, not
+        # at the top: a kernel found in the cache never needs it (~8 ms).
+        from llvmlite import ir
+
+        from .epoch import emit_epoch
+        from .module import Options, emit
+
         tm = target_machine()
         elem = ir.DoubleType() if np.dtype(self.dtype) == np.float64 else ir.FloatType()
         opts = Options(elem, self.gemm, self.blas_threshold, tm.triple, str(tm.target_data))
