@@ -200,3 +200,37 @@ def test_parts_load_through_mcjit_without_a_linker(monkeypatch):
     assert "; ---- part 1 of 2 ----" in k.llvm_ir_optimized
     for a, b in zip(got, want, strict=True):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_libraries_missing_from_the_global_scope_are_linked(monkeypatch, tmp_path):
+    """libc and libm are linked only if this process's global symbols lack
+    them; a kernel calling libm (atan2, lgamma) loads either way, and the
+    choice is part of the target fingerprint (a library linked without them
+    is never loaded where they are needed)."""
+    import math
+
+    if jit.linker() is None:
+        pytest.skip("no C compiler on the PATH: kernels load through MCJIT")
+    monkeypatch.setenv("SYMNET_CACHE_DIR", str(tmp_path))
+    x, y = sp.symbols("x y")
+    xs, ys = np.array([0.3, 1.2, 4.5]), np.array([0.7, -2.5, 3.0])
+    want = [math.atan2(a, b) + math.lgamma(a) for a, b in zip(xs, ys, strict=True)]
+
+    monkeypatch.setattr(jit, "_LIBS", None)
+    assert jit._runtime_libraries() == []          # CPython on glibc: both are there
+    plain = jit.target_fingerprint()
+    k = symnet.compile([sp.atan2(x, y) + sp.loggamma(x)], [x, y], backend="llvm")
+    assert k.fn.current.compiled.native
+    assert np.allclose(k(xs, ys)[0], want, rtol=1e-14)
+
+    monkeypatch.setattr(jit, "_LIBS", None)
+    monkeypatch.setattr(jit, "_RUNTIME_LIBRARIES",
+                        (("-lc", ("memset",)), ("-lm", ("sin", "symnet_no_such_symbol"))))
+    assert jit._runtime_libraries() == ["-lm"]
+    assert jit.target_fingerprint() != plain
+    linked = []
+    real = jit._link
+    monkeypatch.setattr(jit, "_link", lambda objs: linked.append(1) or real(objs))
+    k = symnet.compile([sp.atan2(x, y) + sp.loggamma(x) * 1], [x, y], backend="llvm")
+    assert linked and k.fn.current.compiled.native and not k.fn.current.compiled.from_cache
+    assert np.allclose(k(xs, ys)[0], want, rtol=1e-14)

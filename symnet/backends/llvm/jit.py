@@ -274,7 +274,36 @@ def target_fingerprint() -> str:
     global _HOST
     if _HOST is None:
         _HOST = _host_fingerprint()
-    return f"{_HOST}\0{linker() or 'mcjit'}\0{config.vector_width()}"
+    cc = linker()
+    how = " ".join([cc, *_runtime_libraries()]) if cc else "mcjit"
+    return f"{_HOST}\0{how}\0{config.vector_width()}"
+
+
+#: The system libraries generated code may call (memset and memcpy, and the
+#: libm routines LLVM lowers some intrinsics to), each with symbols to find.
+_RUNTIME_LIBRARIES = (("-lc", ("memset", "memcpy", "memmove")),
+                      ("-lm", ("sin", "fmod", "powf")))
+
+_LIBS: list[str] | None = None
+
+
+def _runtime_libraries() -> list[str]:
+    """The ``-l`` flags of the runtime libraries this process does not
+    already have in its global symbol scope.
+
+    Reading libc's symbol table is most of a link (~10 of ~13 ms here). A
+    library with undefined symbols resolves them from the global scope when
+    it is loaded, and every CPython on glibc has libc and libm there, so
+    those are linked only where they are missing. The flags are part of
+    :func:`target_fingerprint`, so a process that needs them never loads a
+    library linked without.
+    """
+    global _LIBS
+    if _LIBS is None:
+        scope = ctypes.CDLL(None)
+        _LIBS = [flag for flag, names in _RUNTIME_LIBRARIES
+                 if not all(hasattr(scope, n) for n in names)]
+    return _LIBS
 
 
 def _link(objs: list[bytes]) -> bytes:
@@ -292,7 +321,7 @@ def _link(objs: list[bytes]) -> bytes:
         # -Bsymbolic: calls between a module's own functions never resolve
         # to a same-named symbol of another loaded module.
         cmd = [cc, "-shared", "-nostdlib", "-Wl,-Bsymbolic", "-o", str(so),
-               *map(str, files), "-lm", "-lc"]
+               *map(str, files), *_runtime_libraries()]
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=60)
         except (OSError, subprocess.SubprocessError):
