@@ -182,18 +182,46 @@ class SGD:
         Xa, Ya = data.X, data.Y
         if self._state_values is None:
             self.reset_state(params)
-        # The scalars and parameters, checked with a one-sample batch.
-        arrays, dims, _ = bind_arguments(
-            self.inputs, (Xa[:, :1], Ya[:, :1], alpha, *extra, *params, *self._state_values),
-            {}, self.dtype, self._names)
-        # bind_arguments may copy a 1 x 1 state into a new array: keep the one the
-        # epoch updates.
-        n_state = len(self._state_values)
-        if n_state:
-            self._state_values = list(arrays[len(arrays) - n_state:])
+        scalars = (alpha, *extra)
+        arrays = dims = None
+        # An epoch after the first over the same data set, with arguments of
+        # the same kinds and shapes, binds them as the first did (binding
+        # depends on nothing else): its dims are kept with the data set.
+        key = (tuple((type(v), np.shape(v)) for v in scalars),
+               tuple(a.shape for a in params), tuple(a.shape for a in self._state_values))
+        known = data.bindings.get(self)
+        if known is not None and known[0] == key:
+            try:
+                arrays = [Xa[:, :1], Ya[:, :1],
+                          *(_scalar(n, v, self.dtype) for n, v in zip(self._names[2:], scalars,
+                                                                       strict=False)),
+                          *params, *self._state_values]
+                dims = known[1]
+            except TypeError:
+                arrays = None  # not a real number: bind_arguments says so below
+        if arrays is None:
+            # The scalars and parameters, checked with a one-sample batch.
+            arrays, dims, _ = bind_arguments(
+                self.inputs, (Xa[:, :1], Ya[:, :1], *scalars, *params, *self._state_values),
+                {}, self.dtype, self._names)
+            # bind_arguments may copy a 1 x 1 state into a new array: keep the one the
+            # epoch updates.
+            n_state = len(self._state_values)
+            if n_state:
+                self._state_values = list(arrays[len(arrays) - n_state:])
+            if self._scalar_inputs(len(scalars)):
+                data.bindings[self] = (
+                    (tuple((type(v), np.shape(v)) for v in scalars),
+                     tuple(a.shape for a in params),
+                     tuple(a.shape for a in self._state_values)), dims)
         if order.size and (order.min() < 0 or order.max() >= Xa.shape[1]):
             raise ValueError(f"order must index samples 0..{Xa.shape[1] - 1}")
         return self.runner.epoch(data, arrays, order, batch_size, dims)
+
+    def _scalar_inputs(self, count: int) -> bool:
+        """Whether the learning rate and the extra inputs are all scalar symbols
+        (then a known binding needs no shape rules for them)."""
+        return not any(is_matrix(s) for s in self.inputs[2:2 + count])
 
 
     def reset_state(self, params: Sequence[np.ndarray] | None = None) -> None:
@@ -214,6 +242,15 @@ class SGD:
         if self._state_values is None:
             return {}
         return {str(s): v for s, v in zip(self.states, self._state_values, strict=True)}
+
+
+def _scalar(name: str, value, dtype) -> np.ndarray:
+    """A scalar input as bind_arguments makes it (a 0-d array of ``dtype``);
+    TypeError for anything else."""
+    arr = np.asarray(value)
+    if arr.ndim or arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"argument {name}: expected a real number")
+    return arr.astype(dtype, copy=False)
 
 
 def _rule_nodes(g, opt: optim.Optimizer, thetas: Sequence[int], grads: Sequence[int],

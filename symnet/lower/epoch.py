@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
@@ -49,3 +49,6 @@ class EpochData:
     Y: np.ndarray
     X_rows: np.ndarray
     Y_rows: np.ndarray
+    #: per epoch runner, the last arguments' kinds and shapes and the dims
+    #: they bound (a later epoch with the same ones skips binding)
+    bindings: dict = field(default_factory=dict, repr=False, compare=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from ...lower import EpochData, EpochSpec
 from ...schedule import Program
 from .blas import contention_threads
 from .native import _Native, _Specialization
-from .pool import ALIGN, aligned_copy, aligned_empty
+from .pool import ALIGN, aligned_empty
 
 __all__ = ["EpochFunction"]
 
@@ -30,6 +30,29 @@ class _EpochCall:
     total: int                                   # elements of the block
     dims: np.ndarray
     blas: bool                                   # whether the epoch's products may call BLAS
+    #: per parameter buffer index: offset of its aligned working copy in the block
+    shadows: dict[int, int] = field(default_factory=dict)
+    #: blocks of finished calls, for the next (each is used by one call at a time)
+    free: list = field(default_factory=list)
+
+    def take(self, dtype: np.dtype) -> tuple[np.ndarray, int, np.ndarray]:
+        """A block for one call -- (block, its address, the buffer table with
+        the block's buffers filled in) -- reused from an earlier call if one
+        is free."""
+        try:
+            return self.free.pop()
+        except IndexError:
+            pass
+        block = aligned_empty(self.total, dtype)
+        base = block.ctypes.data
+        ptrs = np.zeros(self.n_buffers, dtype=np.uintp)
+        for k, off in self.scratch:
+            ptrs[k] = base + off * dtype.itemsize
+        return block, base, ptrs
+
+    def give(self, taken: tuple) -> None:
+        if len(self.free) < 2:  # two epochs at once at most keep theirs
+            self.free.append(taken)
 
 
 
@@ -82,9 +105,16 @@ class EpochFunction(_Native):
                     params.append(k)
                 else:
                     scratch.append((k, offsets[name]))
+            # Then room for an aligned working copy of every array parameter.
+            shadows = {}
+            for k in params:
+                count = int(np.prod(sizes[names[k]]))
+                if count:
+                    shadows[k] = at
+                    at += -(-count // lanes) * lanes
             call = spec.calls["epoch", key] = _EpochCall(
                 len(names), scratch, params, max(at, 1),
-                np.array(key if key else [0], dtype=np.int64), key in spec.blas_keys)
+                np.array(key if key else [0], dtype=np.int64), key in spec.blas_keys, shadows)
         return call
 
     def epoch(self, data: EpochData, arrays: list, order: np.ndarray, batch: int,
@@ -110,24 +140,25 @@ class EpochFunction(_Native):
         values = dict(dim_values)
         values[self.epoch_spec.batch] = batch
         call = self._epoch_call(spec, values)
-        # One block per call (never shared between calls, so concurrent epochs
-        # of one kernel cannot clobber each other's batches and workspace).
-        block = aligned_empty(call.total, self.dtype)
-        base, item = block.ctypes.data, self.dtype.itemsize
-        ptrs = np.empty(call.n_buffers, dtype=np.uintp)
-        for k, off in call.scratch:
-            ptrs[k] = base + off * item
+        # A block per running call (never shared by two at once, so concurrent
+        # epochs of one kernel cannot clobber each other's batches and
+        # workspace), kept for the next call.
+        taken = call.take(self.dtype)
+        block, base, ptrs = taken
+        item = self.dtype.itemsize
         shadows = []
-        keep = [block]
         for k in call.params:
             arr = arrays[k]
-            if arr.ndim and arr.ctypes.data % ALIGN:
+            addr = arr.ctypes.data
+            if arr.ndim and addr % ALIGN and k in call.shadows:
                 # Updated every sample: an aligned working copy for the
                 # epoch is much cheaper than split vector loads.
-                shadows.append((arr, aligned_copy(arr)))
-                arr = shadows[-1][1]
-            keep.append(arr)
-            ptrs[k] = arr.ctypes.data
+                at = call.shadows[k]
+                shadow = block[at:at + arr.size].reshape(arr.shape)
+                np.copyto(shadow, arr)
+                shadows.append((arr, shadow))
+                addr = base + at * item
+            ptrs[k] = addr
         loss = np.zeros(1, dtype=self.dtype)
         args = (ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
                 order.ctypes.data, n, int(batch), loss.ctypes.data)
@@ -137,6 +168,7 @@ class EpochFunction(_Native):
         else:
             spec.cfunc(*args)
         for arr, shadow in shadows:
-            arr[...] = shadow
+            np.copyto(arr, shadow)
+        call.give(taken)
         return float(loss[0]) if self.epoch_spec.loss is not None else float("nan")
 
