@@ -14,17 +14,23 @@ PRODUCT_VERSIONS = frozenset({"dot", "ipj", "blas"})
 _BLAS_MAX = 2**31 - 1
 
 
-def product_dims(s, shapes: dict | None = None) -> tuple:
+def product_dims(s, shapes: dict | None = None, const_dims: dict | None = None) -> tuple:
     """(rows, cols, inner) of a ``matmul`` step, from ``shapes`` (buffer name ->
-    shape) or else from the step's own shapes.
+    shape) or else from the step's own shapes, with the dimensions a plan fixes
+    (``const_dims``, e.g. a batch of one) put in.
 
     >>> from symnet.schedule import Step
-    >>> product_dims(Step("c", "matmul", ("a", "b"), (3, 5), (True, False), ((4, 3), (4, 5))))
-    (3, 5, 4)
+    >>> m = sp.Symbol("m")
+    >>> s = Step("c", "matmul", ("a", "b"), (3, m), (True, False), ((4, 3), (4, m)))
+    >>> product_dims(s), product_dims(s, const_dims={m: 1})
+    ((3, m, 4), (3, 1, 4))
     """
     rows, cols = shapes[s.out] if shapes is not None else s.shape
     a_rows, a_cols = shapes[s.args[0]] if shapes is not None else s.arg_shapes[0]
-    return rows, cols, a_rows if s.attr[0] else a_cols
+    dims = rows, cols, a_rows if s.attr[0] else a_cols
+    if const_dims:
+        dims = tuple(sp.sympify(d).subs(const_dims) for d in dims)
+    return dims
 
 
 def product_versions(rows, cols, inner, threshold: int) -> frozenset[str] | None:

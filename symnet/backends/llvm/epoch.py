@@ -59,7 +59,7 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
         v = b.load(b.gep(dims_in, [I64(k)], inbounds=True, source_etype=I64), typ=I64)
         b.store(v, b.gep(local, [I64(k)], inbounds=True, source_etype=I64))
         dims[d] = v
-    ctx = Ctx(module, b, elem, dims)
+    ctx = Ctx(module, b, elem, dims, vector_bits=opts.vector_bits)
 
     def buf(nm: str) -> ir.Value:
         slot = b.gep(bufs, [I64(bufidx[nm])], inbounds=True, source_etype=PTR)

@@ -56,7 +56,7 @@ class Ctx:
 
     def __init__(self, module: ir.Module, b: ir.IRBuilder, elem: ir.Type,
                  dims: dict[sp.Symbol, ir.Value], fastmath: tuple[str, ...] = ("contract",),
-                 owner: ir.Module | None = None, shared=None):
+                 owner: ir.Module | None = None, shared=None, vector_bits: int = 256):
         self.module = module
         #: the main module when ``module`` is a part compiled separately
         self.owner = owner
@@ -67,6 +67,13 @@ class Ctx:
         self.fm = fastmath
         #: the modules' registry of shared routines (module.Parts), if any
         self.shared = shared
+        #: the vector width (bits) of the host's loops: explicit vector code uses it
+        self.vector_bits = vector_bits
+
+    @property
+    def lanes(self) -> int:
+        """Elements per vector of the host's width."""
+        return self.vector_bits // (64 if isinstance(self.elem, ir.DoubleType) else 32)
 
     def const(self, v: float) -> ir.Constant:
         return ir.Constant(self.elem, float(v))
@@ -143,7 +150,7 @@ class Fn:
     def __init__(self, module: ir.Module, name: str, buffers: list[str], elem: ir.Type,
                  dim_syms: list[sp.Symbol], const_dims: dict | None = None,
                  owner: ir.Module | None = None, aligned: frozenset[str] = frozenset(),
-                 shared=None):
+                 shared=None, vector_bits: int = 256):
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + [PTR])
         self.fn = ir.Function(module, fnty, name=name)
         self.fn.linkage = "internal"
@@ -167,7 +174,8 @@ class Fn:
                 continue
             p = b.gep(dims_ptr, [I64(k)], inbounds=True, source_etype=I64)
             dims[d] = b.load(p, typ=I64, align=8)
-        self.ctx = Ctx(module, b, elem, dims, owner=owner, shared=shared)
+        self.ctx = Ctx(module, b, elem, dims, owner=owner, shared=shared,
+                       vector_bits=vector_bits)
 
 
 def index(c: Ctx, shape, i, j, cols) -> ir.Value:

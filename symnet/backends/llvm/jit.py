@@ -79,6 +79,16 @@ def vector_tuning(features: str) -> str:
     return f"{features},{_WIDTH_TUNING[width]}"
 
 
+def vector_bits() -> int:
+    """The vector width (bits) the host's loops use: ``$SYMNET_VECTOR_WIDTH``,
+    else 512 with AVX-512 (see :func:`vector_tuning`), 256 with AVX, else 128."""
+    width = config.vector_width()
+    if width:
+        return width
+    features = host_cpu()[1].split(",")
+    return 512 if "+avx512f" in features else 256 if "+avx" in features else 128
+
+
 def target_machine() -> Any:
     """A target machine for the host CPU emitting position-independent code."""
     # One machine per engine: MCJIT takes ownership and frees it with the engine.

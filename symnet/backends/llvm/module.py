@@ -30,6 +30,7 @@ class Options:
     blas_threshold: int                 # multiply-adds from which a product calls BLAS
     triple: str = ""
     data_layout: str = ""
+    vector_bits: int = 256              # the host's vector width that loops use
 
 
 #: Relative compile cost of a group by its op (loop groups add their step
@@ -37,11 +38,12 @@ class Options:
 _COST = {"matmul": 6.0, "softmax": 4.0, "log_softmax": 4.0, "logsumexp": 3.0, "ew": 1.0}
 
 
-def _group_cost(g: Group, shapes: dict, threshold: int) -> float:
+def _group_cost(g: Group, shapes: dict, threshold: int, const_dims: dict) -> float:
     s = g.steps[0]
     # A product whose dims are known at run time only is a call of the
     # module's shared routine (charged where that routine is defined).
-    if s.op == "matmul" and product_versions(*product_dims(s, shapes), threshold) is None:
+    if s.op == "matmul" and product_versions(*product_dims(s, shapes, const_dims),
+                                             threshold) is None:
         return 0.5
     return _COST.get(g.op, 0.5) + (0.25 * len(g.steps) if g.is_loop else 0.0)
 
@@ -185,10 +187,11 @@ def _group_function(kp: KernelPlan, g: Group, used: list[str], name: str, opts: 
     function the main module calls (a declaration when it lives in a part)."""
     fold = kp.folds.get(g.steps[0].out)
     if target is None:
-        target = (parts.place(_group_cost(g, kp.shapes, opts.blas_threshold))
+        target = (parts.place(_group_cost(g, kp.shapes, opts.blas_threshold, kp.const_dims))
                   if parts.modules else module)
     label = g.steps[0].out if len(g.steps) == 1 else f"{g.steps[0].out}-{g.steps[-1].out}"
     f = Fn(target, f"{name}.{label}", used, opts.elem, dims, kp.const_dims,
+           vector_bits=opts.vector_bits,
            owner=None if target is module else module, aligned=workspace, shared=parts)
     callee = f.fn
     if len(kp.groups) > INLINE_GROUPS:
@@ -207,7 +210,8 @@ def _group_function(kp: KernelPlan, g: Group, used: list[str], name: str, opts: 
     elif s.op in KRON_OPS:
         emit_kron(f.ctx, f.ptr, s, kp.shapes)
     elif s.op == "matmul":
-        emit_matmul(f.ctx, f.ptr, s, kp.shapes, opts.gemm, opts.blas_threshold, fold)
+        emit_matmul(f.ctx, f.ptr, s, kp.shapes, opts.gemm, opts.blas_threshold, fold,
+                    kp.const_dims)
     else:
         _SINGLE[s.op](f.ctx, f.ptr, s, kp.shapes)
     f.ctx.b.ret_void()

@@ -8,7 +8,7 @@ from llvmlite import ir
 from ...lower import EpochSpec, plan_kernel
 from ...schedule import Program
 from .epoch import emit_epoch
-from .jit import _compile_one, _llvm, target_machine
+from .jit import _compile_one, _llvm, target_machine, vector_bits
 from .module import Options, emit
 from .pool import ALIGN
 
@@ -45,7 +45,11 @@ def export_object(prog: Program, name: str, dtype, shapes: dict | None = None,
     """
     tm = _machine(triple, cpu, features)
     elem = ir.DoubleType() if np.dtype(dtype) == np.float64 else ir.FloatType()
-    opts = Options(elem, None, 1 << 62, tm.triple, str(tm.target_data))
+    host = triple is None and cpu is None and features is None
+    # Another machine's width is not known here: explicit vector code then
+    # uses the narrowest (wider would be split into it, still correct).
+    opts = Options(elem, None, 1 << 62, tm.triple, str(tm.target_data),
+                   vector_bits() if host else 128)
     if spec is not None:
         em = emit_epoch(prog, name, opts, spec)
     else:

@@ -10,7 +10,7 @@ import sympy as sp
 from ...identity import Identity, kernel_identity
 from ...lower import EpochSpec, plan_kernel
 from ...schedule import Program
-from .jit import Compiled, compile_module, target_machine
+from .jit import Compiled, compile_module, target_machine, vector_bits
 
 __all__ = ["ModuleRequest"]
 
@@ -47,7 +47,8 @@ class ModuleRequest:
 
         tm = target_machine()
         elem = ir.DoubleType() if np.dtype(self.dtype) == np.float64 else ir.FloatType()
-        opts = Options(elem, self.gemm, self.blas_threshold, tm.triple, str(tm.target_data))
+        opts = Options(elem, self.gemm, self.blas_threshold, tm.triple, str(tm.target_data),
+                       vector_bits())
         if self.epoch is not None:
             em = emit_epoch(self.program, self.name, opts, self.epoch, parts=self.parts)
         else:
