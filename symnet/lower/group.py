@@ -19,6 +19,9 @@ class Group:
     steps: list[Step]
     #: names of this group's values that must be written to memory
     stores: list[str] = field(default_factory=list)
+    #: (value, vector, out): after each row i of the loop, also
+    #: out[i] = sum_j value[i, j] * vector[j] (see :mod:`.pipeline`)
+    dot_next: tuple[str, str, str] | None = None
 
     @property
     def is_loop(self) -> bool:

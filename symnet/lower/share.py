@@ -40,7 +40,11 @@ def group_args(kp: KernelPlan, g: Group) -> list[str]:
         for a in s.args:
             if a in bufs and a not in used and a not in own:
                 used.append(a)
+    if g.dot_next is not None:
+        used += [n for n in g.dot_next[1:2] if n not in used]
     used += [n for n in g.stores if n not in used and fold is None]
+    if g.dot_next is not None and g.dot_next[2] not in used:
+        used.append(g.dot_next[2])
     if g.steps[0].out in kp.scratch:
         used.append(kp.scratch[g.steps[0].out])
     return used
@@ -71,6 +75,8 @@ def signature(kp: KernelPlan, g: Group, args: list[str], workspace: frozenset[st
         ren.setdefault(fold.step.out, "%fold")
     parts = [_step(s, ren) for s in g.steps]
     parts.append("stores:" + ",".join(ren.get(n, n) for n in g.stores))
+    if g.dot_next is not None:
+        parts.append("dot_next:" + ",".join(ren.get(n, n) for n in g.dot_next))
     for n in sorted(ren, key=ren.__getitem__):
         parts.append(f"{ren[n]}:{_canon(kp.shapes.get(n))}"
                      f":{ren.get(kp.inplace.get(n, ''), kp.inplace.get(n, ''))}"

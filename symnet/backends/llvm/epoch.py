@@ -5,7 +5,8 @@ from __future__ import annotations
 import sympy as sp
 from llvmlite import ir
 
-from ...lower import EpochSpec, plan_kernel
+from ...aligned import ALIGN
+from ...lower import X_NEXT, EpochSpec, pipeline, plan_kernel
 from ...schedule import Program
 from .irutil import I64, PTR, Ctx, Loop
 from .module import Emitted, Options, emit
@@ -35,11 +36,21 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
     # The step again with m fixed to the batch size: every full batch runs
     # code whose loop bounds are all compile-time constants.
     kp_b = plan_kernel(prog, const_dims={spec.batch: spec.batch_size}, inplace=spec.wanted)
+    order = (em.plan if em else kp).buffer_names
+    # One sample per step: the next sample's first product rides along with
+    # this sample's update (lower.pipeline), through one more table slot.
+    pipe = None if generic else pipeline(kp_b, spec, order)
+    if pipe is not None:
+        kp_b, order = pipe.plan, [*order, X_NEXT]
     em_b = emit(kp_b, f"{name}.stepB", opts, module=em.module if em else None,
-                parts=em.parts if em else parts,
-                buffer_order=(em.plan if em else kp).buffer_names)
+                parts=em.parts if em else parts, buffer_order=order)
     module = em_b.module
     step_b = module.globals[f"{name}.stepB"]
+    head = None
+    if pipe is not None:
+        emit(pipe.head, f"{name}.head", opts, module=module, parts=em_b.parts,
+             buffer_order=order)
+        head = module.globals[f"{name}.head"]
     p = em.plan if em else kp
     buffers = p.buffer_names
     bufidx = {nm: k for k, nm in enumerate(buffers)}
@@ -47,7 +58,7 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
     fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, PTR, I64, I64, PTR])
     fn = ir.Function(module, fnty, name=name)
     fn.attributes.add("nounwind")
-    bufs, dims_in, X, Y, order, n, batch, loss_out = fn.args
+    bufs, dims_in, X, Y, order_arg, n, batch, loss_out = fn.args
     for arg, nm in zip(fn.args, ("bufs", "dims", "X", "Y", "order", "n", "batch", "loss"),
                        strict=True):
         arg.name = nm
@@ -76,7 +87,7 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
         # major data, so the fast step reads them in place through its own
         # copy of the buffer table instead of gathering them.
         nbuf = len(buffers)
-        bufs_b = b.alloca(PTR, I64(nbuf), name="bufs_b")
+        bufs_b = b.alloca(PTR, I64(nbuf + (pipe is not None)), name="bufs_b")
         lc = Loop(b, I64(nbuf), "t")
         src_slot = b.gep(bufs, [lc.index], inbounds=True, source_etype=PTR)
         dst_slot = b.gep(bufs_b, [lc.index], inbounds=True, source_etype=PTR)
@@ -84,6 +95,25 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
         lc.close()
         x_slot = b.gep(bufs_b, [I64(bufidx[spec.x])], inbounds=True, source_etype=PTR)
         y_slot = b.gep(bufs_b, [I64(bufidx[spec.y])], inbounds=True, source_etype=PTR)
+        if pipe is not None:
+            # The carried product gets memory of its own for the whole epoch
+            # (its workspace slot may be shared with values of other steps).
+            r, c = (int(sp.sympify(d).subs(kp_b.const_dims)) for d in kp_b.shapes[pipe.product])
+            carried = b.alloca(elem, I64(r * c), name="carried")
+            carried.align = ALIGN
+            b.store(carried, b.gep(bufs_b, [I64(bufidx[pipe.product])], inbounds=True,
+                                   source_etype=PTR), align=8)
+            xn_slot = b.gep(bufs_b, [I64(nbuf)], inbounds=True, source_etype=PTR)
+
+            def row_of(k: ir.Value) -> ir.Value:
+                sample = b.load(b.gep(order_arg, [k], inbounds=True, source_etype=I64),
+                                typ=I64)
+                return b.gep(X, [b.mul(sample, x_rows)], inbounds=True, source_etype=elem)
+
+            # The first sample's product, before the loop.
+            with b.if_then(b.icmp_signed(">", n, I64(0))):
+                b.store(row_of(I64(0)), x_slot, align=8)
+                b.call(head, [bufs_b, local])
     total = b.alloca(elem, name="total")
     b.store(ctx.const(0.0), total)
     nb = b.sdiv(b.add(n, b.sub(batch, I64(1))), batch)
@@ -98,7 +128,7 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
         # features are one contiguous run however the order jumps around.
         for src, dst, rows in ((X, xb, x_rows), (Y, yb, y_rows)):
             lk = Loop(b, size, "k")
-            sample = b.load(b.gep(order, [b.add(start, lk.index)], inbounds=True,
+            sample = b.load(b.gep(order_arg, [b.add(start, lk.index)], inbounds=True,
                                   source_etype=I64), typ=I64)
             base = b.mul(sample, rows)
             li = Loop(b, rows, "r")
@@ -120,10 +150,16 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
 
     def fast() -> None:
         if direct:
-            sample = b.load(b.gep(order, [start], inbounds=True, source_etype=I64), typ=I64)
+            sample = b.load(b.gep(order_arg, [start], inbounds=True, source_etype=I64),
+                            typ=I64)
             for slot, src, rows in ((x_slot, X, x_rows), (y_slot, Y, y_rows)):
                 row = b.gep(src, [b.mul(sample, rows)], inbounds=True, source_etype=elem)
                 b.store(row, slot, align=8)
+            if pipe is not None:
+                # The next sample's row (the last step reads its own again).
+                after = b.add(start, I64(1))
+                last = b.icmp_signed(">=", after, n)
+                b.store(row_of(b.select(last, start, after)), xn_slot, align=8)
             b.call(step_b, [bufs_b, local])
         else:
             gather()
@@ -146,7 +182,9 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
         acc = b.fadd(b.load(total, typ=elem), b.fmul(lossv, b.sitofp(size, elem)))
         b.store(acc, total)
     lb.close()
-    mean = b.fdiv(b.load(total, typ=elem), b.sitofp(n, elem))
+    # An empty epoch's mean is 0, as the NumPy backend's (not 0 / 0).
+    count = b.select(b.icmp_signed(">", n, I64(1)), n, I64(1))
+    mean = b.fdiv(b.load(total, typ=elem), b.sitofp(count, elem))
     b.store(mean, loss_out)
     b.ret_void()
     return em if em is not None else em_b

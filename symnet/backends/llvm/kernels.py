@@ -11,6 +11,7 @@ from ...graph import VARS
 from ...lower import Group
 from ...schedule import Step
 from .irutil import I64, Ctx, Loop, index
+from .matmul import ROW_BLOCK
 from .scalar import BodyEmitter, Builder
 
 __all__ = ["emit_column", "emit_const", "emit_group", "emit_leaf", "emit_reduce",
@@ -20,12 +21,27 @@ __all__ = ["emit_column", "emit_const", "emit_group", "emit_leaf", "emit_reduce"
 def emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) -> None:
     """One loop nest computing every step of the group; stores what is needed
     (a value in ``inplace`` overwrites the buffer it names, entry by entry)."""
+    if g.dot_next is not None:
+        _emit_group_dot(c, ptr, g, shapes, inplace)
+        return
     R, C = shapes[g.steps[0].out]
     rows, cols = c.dim(R), c.dim(C)
     outer = Loop(c.b, rows, "i") if R != 1 else None
     i = outer.index if outer else I64(0)
     inner = Loop(c.b, cols, "j") if C != 1 else None
     j = inner.index if inner else I64(0)
+    _entry(c, ptr, g, shapes, inplace, i, j)
+    if inner:
+        inner.close()
+    if outer:
+        outer.close()
+
+
+def _entry(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict, i: ir.Value,
+           j: ir.Value) -> dict[str, ir.Value]:
+    """Every step's value at entry (i, j) of the group, the stored ones stored."""
+    R, C = shapes[g.steps[0].out]
+    cols = c.dim(C)
     values: dict[str, ir.Value] = {}
     for s in g.steps:
         env = {}
@@ -44,10 +60,44 @@ def emit_group(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) -> None
         if s.out in g.stores:
             target = ptr[inplace.get(s.out, s.out)]
             c.store(values[s.out], target, index(c, (R, C), i, j, cols))
-    if inner:
-        inner.close()
-    if outer:
-        outer.close()
+    return values
+
+
+def _emit_group_dot(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) -> None:
+    """A loop group that also takes each row of one of its values times a
+    vector (``g.dot_next``, see lower.pipeline): out[i] = sum_j value[i, j] v[j].
+
+    Rows go ROW_BLOCK at a time, each with its own accumulator: one chain
+    would wait on the adder's latency at every step of j. The sums are
+    reassociated, so they vectorize over j like a product's dot rows.
+    """
+    b = c.b
+    value, vector, out = g.dot_next
+    R, C = shapes[g.steps[0].out]
+    if C == 1:
+        raise ValueError(f"group {g.steps[0].out}: a row dot product needs a loop over columns")
+    rows, cols = c.dim(R), c.dim(C)
+
+    def block(row_idx: list) -> None:
+        inner = Loop(b, cols, "j")
+        accs = [inner.carry(c.const(0.0), f"dot{k}") for k in range(len(row_idx))]
+        vj = c.load(ptr[vector], inner.index)
+        nxt = {}
+        for acc, i in zip(accs, row_idx, strict=True):
+            values = _entry(c, ptr, g, shapes, inplace, i, inner.index)
+            nxt[acc] = b.fadd(acc, c.fmul(values[value], vj), flags=("contract", "reassoc"))
+        inner.close(nxt)
+        for acc, i in zip(accs, row_idx, strict=True):
+            c.store(acc, ptr[out], i)
+
+    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    lb = Loop(b, blocks, "ib")
+    i0 = b.mul(lb.index, I64(ROW_BLOCK))
+    block([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
+    lb.close()
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    block([lr.index])
+    lr.close()
 
 
 def emit_const(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:
