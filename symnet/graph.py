@@ -31,6 +31,7 @@ elimination at matrix level for free.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -116,7 +117,14 @@ class Node:
 
 def body_vars(body: sp.Expr) -> list[int]:
     """Indices of the argument variables a body uses, sorted."""
-    return sorted(VARS.index(s) for s in VARS.among(body.free_symbols))
+    return list(_body_vars(body))
+
+
+@functools.lru_cache(maxsize=4096)
+def _body_vars(body: sp.Expr) -> tuple[int, ...]:
+    # SymPy recomputes free_symbols on every access; bodies recur in every
+    # pass and every verify(), so their variables are kept.
+    return tuple(sorted(VARS.index(s) for s in VARS.among(body.free_symbols)))
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -355,6 +363,10 @@ def copy_node(new: Graph, n: Node, args: list[int]) -> int:
     raise GraphError(f"unknown op {n.op}")
 
 
+_ARITY = {"leaf": 0, "const": 0, "matmul": 2, "transpose": 1, "reduce": 1, "solve": 2,
+          "det": 1, "logdet": 1, "kron": 2, "kron_adj_a": 2, "kron_adj_b": 2}
+
+
 def verify(g: Graph) -> None:
     """Check the IR invariants; raise GraphError naming the node that breaks one."""
     for i, n in enumerate(g.nodes):
@@ -364,9 +376,7 @@ def verify(g: Graph) -> None:
             raise GraphError(f"%{i} {n.op}: args {n.args} not before it")
         if len(n.shape) != 2:
             raise GraphError(f"%{i}: shape {n.shape} is not 2-D")
-        arity = {"leaf": 0, "const": 0, "matmul": 2, "transpose": 1, "reduce": 1, "solve": 2,
-                 "det": 1, "logdet": 1, "kron": 2, "kron_adj_a": 2,
-                 "kron_adj_b": 2}
+        arity = _ARITY
         if n.op in arity and len(n.args) != arity[n.op]:
             raise GraphError(f"%{i} {n.op}: {len(n.args)} args")
         if n.op in COLUMN_OPS and len(n.args) != 1:
