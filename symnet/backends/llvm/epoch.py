@@ -124,18 +124,20 @@ def emit_epoch(prog: Program, name: str, opts: Options, spec: EpochSpec,
     b.store(size, m_slot)
 
     def gather() -> None:
-        # X and Y arrive sample-major (one row per sample), so a sample's
-        # features are one contiguous run however the order jumps around.
+        # X and Y arrive sample-major (one row per sample) and the step takes
+        # them feature-major: a transpose. Row by row of the step's buffer,
+        # its stores are contiguous, and the batch's sample rows it reads
+        # stay in L1 from one feature to the next (sample by sample, every
+        # store would touch another cache line).
         for src, dst, rows in ((X, xb, x_rows), (Y, yb, y_rows)):
+            li = Loop(b, rows, "r")
             lk = Loop(b, size, "k")
             sample = b.load(b.gep(order_arg, [b.add(start, lk.index)], inbounds=True,
                                   source_etype=I64), typ=I64)
-            base = b.mul(sample, rows)
-            li = Loop(b, rows, "r")
-            v = ctx.load(src, b.add(base, li.index))
+            v = ctx.load(src, b.add(b.mul(sample, rows), li.index))
             ctx.store(v, dst, b.add(b.mul(li.index, size), lk.index))
-            li.close()
             lk.close()
+            li.close()
 
     def copy_back(done: dict[str, str]) -> None:
         for param, new in spec.updates:
