@@ -737,15 +737,14 @@ def _analysis(peers, sym: Peer | None, probe: dict, n: int) -> list[str]:
         "read + write all weights in the update), about 1000 cycles at 64 bytes per cycle, "
         f"i.e. roughly 0.4 µs per sample or {fmt_time(0.4e-6 * n)} per epoch at 2.6 GHz: the "
         "practical floor of a whole-epoch kernel.",
-        "Profile (perf record -e cpu-clock of 8 s of whole epochs, 43k samples, 512-bit "
-        "vectors, 2026-12-07): the W1 update (W1 <- (1 - alpha lambda) W1 + (-alpha delta1) "
-        "x^T, one vmulpd + one vfmadd231pd + one store per 8 weights) is 22% of all samples "
-        "and store-bound: 256 zmm stores per sample; W1 x (32 dot products of 64, four rows "
-        "per pass, then horizontal sums) about 15%; the logistic of z1 7%; W2^T delta2 4%; "
-        "W2 a1 3%; the rest small steps, calls between the step's parts and Python. "
-        "Fusing the update with the next sample's W1 x (one pass over W1 instead of two) "
-        "is the remaining lever; the epoch call itself costs ~65 µs (argument checks, "
-        "aligned working copies of unaligned parameters).",
+        "Profile (perf record -e cpu-clock of 6 s of whole epochs, 28k samples, 512-bit "
+        "vectors, 2026-12-07, after pipelining): the W1 update fused with the next sample's "
+        "W1 x (lower.pipeline: each new row of W1 <- (1 - alpha lambda) W1 + (-alpha delta1) "
+        "x^T is stored and dotted with the next x while in registers, four rows at a time, "
+        "so W1 is read once per sample) is 36% of all samples; the rest of the step 31% "
+        "(the logistic of z1, the softmax, W2 a1 and W2^T delta2 as explicit-vector dot "
+        "rows); Python and the epoch call ~15% of the profile, of which the epoch call "
+        "itself is ~24 µs per epoch (see below).",
     ]
     if sym is not None:
         us = sym.median / n * 1e6
