@@ -9,7 +9,8 @@ import pytest
 import sympy as sp
 from reference import Layer, risk_and_grads
 
-from symnet.lower import EpochSpec, pipeline, plan_kernel
+from symnet.lower import EpochSpec, plan_kernel
+from symnet.lower.pipeline import pipeline
 from symnet.nn import MLP
 from symnet.sgd import compile_sgd
 

@@ -6,7 +6,7 @@ specialization (:mod:`.specialize`), in-place overwrites (:mod:`.inplace`),
 GEMM folds (:mod:`.fold`), the code versions of a product (:mod:`.products`),
 scratch and workspace memory (:mod:`.memory`),
 the wiring of an SGD epoch (:mod:`.epoch`) and the pipelining of its
-samples (:mod:`.pipeline`). A backend only turns a plan
+samples (:mod:`.pipeline`, imported by the code generators that use it). A backend only turns a plan
 into code.
 """
 
@@ -14,10 +14,9 @@ from .epoch import EpochData, EpochSpec
 from .fold import Fold
 from .group import Group, needs_broadcast, pointwise_shapes
 from .memory import workspace
-from .pipeline import X_NEXT, Pipeline, pipeline
 from .plan import KernelPlan, plan_kernel
 from .products import PRODUCT_VERSIONS, product_dims, product_versions
 
-__all__ = ["PRODUCT_VERSIONS", "X_NEXT", "EpochData", "EpochSpec", "Fold", "Group", "KernelPlan",
-           "Pipeline", "needs_broadcast", "pipeline", "plan_kernel", "pointwise_shapes",
-           "product_dims", "product_versions", "workspace"]
+__all__ = ["PRODUCT_VERSIONS", "EpochData", "EpochSpec", "Fold", "Group", "KernelPlan",
+           "needs_broadcast", "plan_kernel", "pointwise_shapes", "product_dims", "product_versions",
+           "workspace"]

@@ -6,7 +6,8 @@ import sympy as sp
 from llvmlite import ir
 
 from ...aligned import ALIGN
-from ...lower import X_NEXT, EpochSpec, pipeline, plan_kernel
+from ...lower import EpochSpec, plan_kernel
+from ...lower.pipeline import X_NEXT, pipeline
 from ...schedule import Program
 from .irutil import I64, PTR, Ctx, Loop
 from .module import Emitted, Options, emit
