@@ -79,31 +79,39 @@ def test_matrix_vector_products_in_explicit_vectors(dtype, tmp_path, monkeypatch
     rng = np.random.default_rng(4)
     tol = 1e-13 if dtype == "float64" else 1e-5
     for rows, inner in [(lanes, lanes), (lanes + 3, 2 * lanes), (32, 64), (4 * lanes + 1, lanes),
-                        (lanes - 1, lanes), (2 * lanes, lanes + 1), (10, 32)]:
-        A, x = sp.MatrixSymbol("A", rows, inner), sp.MatrixSymbol("x", inner, 1)
-        kern = symnet.compile([A * x], [A, x], backend="llvm", dtype=dtype)
-        vectorized = rows >= lanes and inner % lanes == 0
-        assert ("vacc" in kern.fn.llvm_ir) == vectorized, (rows, inner)
-        for scale in (1.0, 800.0):
-            a = (scale * rng.standard_normal((rows, inner))).astype(dtype)
-            v = rng.standard_normal((inner, 1)).astype(dtype)
-            want = a.astype(np.float64) @ v.astype(np.float64)
-            got = kern(a, v)[0]
-            bound = tol * np.abs(a).astype(np.float64) @ np.abs(v).astype(np.float64)
-            assert np.all(np.abs(got - want) <= bound + 1e-300), (rows, inner, scale)
+                        (lanes - 1, lanes), (2 * lanes, lanes + 1), (10, 32),
+                        (9 * lanes, 3), (17 * lanes, 2)]:
+        for ta in (False, True):
+            A = sp.MatrixSymbol("A", *((inner, rows) if ta else (rows, inner)))
+            x = sp.MatrixSymbol("x", inner, 1)
+            kern = symnet.compile([(A.T if ta else A) * x], [A, x], backend="llvm", dtype=dtype)
+            # A x: a block of rows per pass; A^T x: out's vectors kept in registers
+            vectorized = rows % lanes == 0 if ta else rows >= lanes and inner % lanes == 0
+            assert (("cacc" if ta else "vacc") in kern.fn.llvm_ir) == vectorized, (rows, inner)
+            for scale in (1.0, 800.0):
+                a = (scale * rng.standard_normal((inner, rows) if ta else (rows, inner)))
+                a = a.astype(dtype)
+                v = rng.standard_normal((inner, 1)).astype(dtype)
+                op = a.T if ta else a
+                want = op.astype(np.float64) @ v.astype(np.float64)
+                got = kern(a, v)[0]
+                bound = tol * np.abs(op).astype(np.float64) @ np.abs(v).astype(np.float64)
+                assert np.all(np.abs(got - want) <= bound + 1e-300), (rows, inner, scale, ta)
 
 
+@pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_explicit_vector_dot_rows_apply_an_update_scale(dtype):
-    """The folded form out = beta out + alpha A x of the explicit-vector rows
-    (an update consuming the product), emitted alone and run through MCJIT."""
+def test_explicit_vector_dot_rows_apply_an_update_scale(dtype, ta):
+    """The folded form out = beta out + alpha op(A) x of the explicit-vector
+    products (an update consuming the product), emitted alone and run
+    through MCJIT."""
     import ctypes
 
     from llvmlite import ir
 
     from symnet.backends.llvm import jit
     from symnet.backends.llvm.irutil import I64, PTR, Ctx
-    from symnet.backends.llvm.matmul import Scale, _dot_rows_vector
+    from symnet.backends.llvm.matmul import Scale, _dot_cols_vector, _dot_rows_vector
 
     elem = ir.DoubleType() if dtype == "float64" else ir.FloatType()
     lanes = jit.vector_bits() // (64 if dtype == "float64" else 32)
@@ -115,7 +123,10 @@ def test_explicit_vector_dot_rows_apply_an_update_scale(dtype):
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     c = Ctx(module, b, elem, {}, vector_bits=jit.vector_bits())
     A, x, out, alpha, beta = fn.args
-    assert _dot_rows_vector(c, A, x, out, I64(rows), I64(inner), Scale(alpha, beta))
+    if ta:
+        rows = 9 * lanes  # more vectors than one pass keeps in registers
+    emit = _dot_cols_vector if ta else _dot_rows_vector
+    assert emit(c, A, x, out, I64(rows), I64(inner), Scale(alpha, beta))
     b.ret_void()
     obj, _ = jit._compile_one(str(module))
     engine = jit._engine_from_objects([obj])
@@ -123,10 +134,10 @@ def test_explicit_vector_dot_rows_apply_an_update_scale(dtype):
     f = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ct, ct)(
         engine.get_function_address("f"))
     rng = np.random.default_rng(5)
-    a = rng.standard_normal((rows, inner)).astype(dtype)
+    a = rng.standard_normal((inner, rows) if ta else (rows, inner)).astype(dtype)
     v = rng.standard_normal(inner).astype(dtype)
     o = rng.standard_normal(rows).astype(dtype)
-    want = 0.75 * o.astype(np.float64) - 0.5 * (a.astype(np.float64) @ v)
+    want = 0.75 * o.astype(np.float64) - 0.5 * ((a.T if ta else a).astype(np.float64) @ v)
     f(a.ctypes.data, v.ctypes.data, o.ctypes.data, -0.5, 0.75)
     np.testing.assert_allclose(o, want, rtol=1e-12 if dtype == "float64" else 1e-5,
                                atol=1e-12 if dtype == "float64" else 1e-5)

@@ -80,6 +80,8 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner, sc: Scale | None = None)
     for each p, vectorized over i with no horizontal sums at all.
     """
     b = c.b
+    if ta and _dot_cols_vector(c, A, B, out, rows, inner, sc):
+        return
     if ta:
         lz = Loop(b, rows, "i0")
         init = c.const(0.0) if sc is None else c.fmul(sc.beta, c.load(out, lz.index))
@@ -202,6 +204,59 @@ def _dot_rows_vector(c: Ctx, A, B, out, rows, inner, sc: Scale | None) -> bool:
                                      c.load(B, lp.index)), flags=("contract", "reassoc"))
         lp.close({acc: nxt_acc})
         c.store(acc if sc is None else sc.apply(c, acc, c.load(out, I64(i))), out, I64(i))
+    return True
+
+
+#: Accumulator vectors one pass of :func:`_dot_cols_vector` keeps in registers.
+COL_VECTORS = 8
+
+
+def _dot_cols_vector(c: Ctx, A, B, out, rows, inner, sc: Scale | None) -> bool:
+    """out = A^T B for a column B, in explicit vectors when both dims are known
+    and ``rows`` (A's columns) is a multiple of the lanes: out's vectors stay
+    in registers while p runs (the loop form adds into memory, one store
+    forwarding latency per p), up to :data:`COL_VECTORS` of them per pass.
+    Sums in the same order as the loop form (p ascending). Returns False
+    (nothing emitted) when it does not apply."""
+    lanes = c.lanes
+    if not (isinstance(rows, ir.Constant) and isinstance(inner, ir.Constant)):
+        return False
+    n_rows, n_inner = int(rows.constant), int(inner.constant)
+    if lanes < 2 or n_rows % lanes or n_rows == 0 or n_inner == 0:
+        return False
+    b = c.b
+    vec = ir.VectorType(c.elem, lanes)
+    zero = ir.Constant(vec, [0.0] * lanes)
+    mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
+
+    def splat(v: ir.Value) -> ir.Value:
+        one = b.insert_element(ir.Constant(vec, ir.Undefined), v, I32(0))
+        return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined), mask)
+
+    def at(k: int) -> ir.Value:
+        return b.gep(out, [I64(k * lanes)], inbounds=True, source_etype=c.elem)
+
+    total = n_rows // lanes
+    for first in range(0, total, COL_VECTORS):
+        count = min(COL_VECTORS, total - first)
+        # beta out first, then alpha B[p] A[p, :] added p by p: the loop form's order.
+        inits = [zero if sc is None else
+                 c.fmul(splat(sc.beta), b.load(at(first + v), typ=vec, align=c.align))
+                 for v in range(count)]
+        lp = Loop(b, I64(n_inner), "cp")
+        accs = [lp.carry(init, f"cacc{v}") for v, init in enumerate(inits)]
+        bval = c.load(B, lp.index)
+        bp = splat(bval if sc is None else c.fmul(sc.alpha, bval))
+        row = b.mul(lp.index, I64(n_rows), flags=["nuw"])
+        nxt = {}
+        for v, acc in enumerate(accs):
+            idx = b.add(row, I64((first + v) * lanes), flags=["nuw"])
+            av = b.load(b.gep(A, [idx], inbounds=True, source_etype=c.elem), typ=vec,
+                        align=c.align)
+            nxt[acc] = c.fadd(acc, c.fmul(av, bp))
+        lp.close(nxt)
+        for v, acc in enumerate(accs):
+            b.store(acc, at(first + v), align=c.align)
     return True
 
 
