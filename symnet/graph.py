@@ -122,8 +122,7 @@ def body_vars(body: sp.Expr) -> list[int]:
 
 @functools.lru_cache(maxsize=4096)
 def _body_vars(body: sp.Expr) -> tuple[int, ...]:
-    # SymPy recomputes free_symbols on every access; bodies recur in every
-    # pass and every verify(), so their variables are kept.
+    # SymPy recomputes free_symbols on each access; bodies recur in every pass.
     return tuple(sorted(VARS.index(s) for s in VARS.among(body.free_symbols)))
 
 
@@ -363,8 +362,8 @@ def copy_node(new: Graph, n: Node, args: list[int]) -> int:
     raise GraphError(f"unknown op {n.op}")
 
 
-_ARITY = {"leaf": 0, "const": 0, "matmul": 2, "transpose": 1, "reduce": 1, "solve": 2,
-          "det": 1, "logdet": 1, "kron": 2, "kron_adj_a": 2, "kron_adj_b": 2}
+_ARITY = {"leaf": 0, "const": 0, "matmul": 2, "transpose": 1, "reduce": 1, "solve": 2, "det": 1,
+          "logdet": 1, "kron": 2, "kron_adj_a": 2, "kron_adj_b": 2}
 
 
 def verify(g: Graph) -> None:
@@ -376,8 +375,7 @@ def verify(g: Graph) -> None:
             raise GraphError(f"%{i} {n.op}: args {n.args} not before it")
         if len(n.shape) != 2:
             raise GraphError(f"%{i}: shape {n.shape} is not 2-D")
-        arity = _ARITY
-        if n.op in arity and len(n.args) != arity[n.op]:
+        if n.op in _ARITY and len(n.args) != _ARITY[n.op]:
             raise GraphError(f"%{i} {n.op}: {len(n.args)} args")
         if n.op in COLUMN_OPS and len(n.args) != 1:
             raise GraphError(f"%{i} {n.op}: {len(n.args)} args")

@@ -111,7 +111,8 @@ def test_explicit_vector_dot_rows_apply_an_update_scale(dtype, ta):
 
     from symnet.backends.llvm import jit
     from symnet.backends.llvm.irutil import I64, PTR, Ctx
-    from symnet.backends.llvm.matmul import Scale, _dot_cols_vector, _dot_rows_vector
+    from symnet.backends.llvm.matmul import Scale
+    from symnet.backends.llvm.matvec import dot_cols_vector, dot_rows_vector
 
     elem = ir.DoubleType() if dtype == "float64" else ir.FloatType()
     lanes = jit.vector_bits() // (64 if dtype == "float64" else 32)
@@ -125,7 +126,7 @@ def test_explicit_vector_dot_rows_apply_an_update_scale(dtype, ta):
     A, x, out, alpha, beta = fn.args
     if ta:
         rows = 9 * lanes  # more vectors than one pass keeps in registers
-    emit = _dot_cols_vector if ta else _dot_rows_vector
+    emit = dot_cols_vector if ta else dot_rows_vector
     assert emit(c, A, x, out, I64(rows), I64(inner), Scale(alpha, beta))
     b.ret_void()
     obj, _ = jit._compile_one(str(module))
