@@ -91,16 +91,20 @@ def sink(steps: list[Step], shapes: dict[str, tuple]) -> list[Step]:
     its steps in the same order, because both share one memory plan.
     """
     order = list(steps)
+    # Positions are looked up by output name: list.index(step) compares
+    # steps field by field (SymPy bodies), quadratic in a deep network.
+    names = [t.out for t in order]
     for s in reversed(steps):
         if s.op not in ("ew", "matmul"):
             continue
-        k = order.index(s)
+        k = names.index(s.out)
         first = next((j for j in range(k + 1, len(order)) if s.out in order[j].args), None)
         if first is None or first == k + 1:
             continue
         user = order[first]
         if user.op == "ew" and shapes[user.out] == shapes[s.out]:
             order.insert(first - 1, order.pop(k))
+            names.insert(first - 1, names.pop(k))
     return order
 
 

@@ -74,8 +74,11 @@ def _log_of_sum_exp(new: Graph, body: sp.Expr, args: list[int]) -> tuple[sp.Expr
     """log(v) with v a sum of exp(w) (written out by the user: ones^T exp(W),
     matsum(exp(W))) becomes a variable bound to logsumexp(w), which is
     finite where the sum overflows."""
+    # One walk over the body for its logs (a has() per variable is quadratic
+    # in a body that sums a term per layer, such as a deep net's penalty).
+    logged = {a.args[0] for a in body.atoms(sp.log)}
     for k in body_vars(body):
-        if not body.has(sp.log(VARS[k])):
+        if VARS[k] not in logged:
             continue
         lse = _logsumexp_of(new, args[k])
         if lse >= 0:
