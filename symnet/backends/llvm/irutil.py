@@ -9,7 +9,7 @@ from ...aligned import ALIGN
 from ...errors import UnsupportedError
 from .vecmath import define_math
 
-__all__ = ["I8", "I32", "I64", "PTR", "Ctx", "Fn", "Loop", "index"]
+__all__ = ["I8", "I32", "I64", "PTR", "ROW_BLOCK", "Ctx", "Fn", "Loop", "index", "row_blocks"]
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -49,6 +49,23 @@ class Loop:
         self.index.add_incoming(nxt, b.block)
         b.branch(self.head)
         b.position_at_end(self.exit)
+
+
+#: Rows a register-blocked loop nest handles together.
+ROW_BLOCK = 4
+
+
+def row_blocks(b: ir.IRBuilder, rows: ir.Value, emit) -> None:
+    """``emit(row_indices)`` for each block of ROW_BLOCK rows, then for each
+    row left over after the blocks, one at a time."""
+    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    lb = Loop(b, blocks, "ib")
+    i0 = b.mul(lb.index, I64(ROW_BLOCK))
+    emit([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
+    lb.close()
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    emit([lr.index])
+    lr.close()
 
 
 class Ctx:

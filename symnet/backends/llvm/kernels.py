@@ -10,8 +10,7 @@ from ...errors import UnsupportedError
 from ...graph import VARS
 from ...lower import Group
 from ...schedule import Step
-from .irutil import I64, Ctx, Loop, index
-from .matmul import ROW_BLOCK
+from .irutil import I64, Ctx, Loop, index, row_blocks
 from .scalar import BodyEmitter, Builder
 
 __all__ = ["emit_column", "emit_const", "emit_group", "emit_leaf", "emit_reduce",
@@ -67,7 +66,7 @@ def _emit_group_dot(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) ->
     """A loop group that also takes each row of one of its values times a
     vector (``g.dot_next``, see lower.pipeline): out[i] = sum_j value[i, j] v[j].
 
-    Rows go ROW_BLOCK at a time, each with its own accumulator: one chain
+    Rows go irutil.ROW_BLOCK at a time, each with its own accumulator: one chain
     would wait on the adder's latency at every step of j. The sums are
     reassociated, so they vectorize over j like a product's dot rows.
     """
@@ -90,14 +89,7 @@ def _emit_group_dot(c: Ctx, ptr: dict, g: Group, shapes: dict, inplace: dict) ->
         for acc, i in zip(accs, row_idx, strict=True):
             c.store(acc, ptr[out], i)
 
-    blocks = b.sdiv(rows, I64(ROW_BLOCK))
-    lb = Loop(b, blocks, "ib")
-    i0 = b.mul(lb.index, I64(ROW_BLOCK))
-    block([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
-    lb.close()
-    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
-    block([lr.index])
-    lr.close()
+    row_blocks(b, rows, block)
 
 
 def emit_const(c: Ctx, ptr: dict, s: Step, shapes: dict) -> None:

@@ -7,7 +7,7 @@ from llvmlite import ir
 from ...graph import VARS
 from ...lower import PRODUCT_VERSIONS, Fold, product_dims, product_versions
 from ...schedule import Step
-from .irutil import I8, I32, I64, PTR, Ctx, Loop
+from .irutil import I8, I32, I64, PTR, ROW_BLOCK, Ctx, Loop, row_blocks
 from .matvec import dot_cols_vector, dot_rows_vector
 from .scalar import BodyEmitter
 
@@ -25,25 +25,12 @@ class Scale:
 
 
 
-#: Rows of the output a product's inner loop updates together.
-ROW_BLOCK = 4
-
-
 def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner, sc: Scale | None = None) -> None:
     """out = op(A) B by i, p, j, vectorized over j and register-blocked over i:
     ROW_BLOCK entries of op(A) stay in registers and every vector of B's row
     p that is loaded feeds ROW_BLOCK rows of the output."""
-    b = c.b
-    blocks = b.sdiv(rows, I64(ROW_BLOCK))
-    lb = Loop(b, blocks, "ib")
-    i0 = b.mul(lb.index, I64(ROW_BLOCK))
-    rows_i = [b.add(i0, I64(r)) for r in range(ROW_BLOCK)]
-    _ipj_rows(c, A, B, out, ta, rows_i, rows, cols, inner, sc)
-    lb.close()
-    # The rows left over after the blocks, one at a time.
-    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
-    _ipj_rows(c, A, B, out, ta, [lr.index], rows, cols, inner, sc)
-    lr.close()
+    row_blocks(c.b, rows, lambda rows_i: _ipj_rows(c, A, B, out, ta, rows_i, rows, cols,
+                                                    inner, sc))
 
 
 def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner,
@@ -115,14 +102,7 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner, sc: Scale | None = None)
         for acc, i in zip(accs, i_rows, strict=True):
             c.store(acc if sc is None else sc.apply(c, acc, c.load(out, i)), out, i)
 
-    blocks = b.sdiv(rows, I64(ROW_BLOCK))
-    lb = Loop(b, blocks, "ib")
-    i0 = b.mul(lb.index, I64(ROW_BLOCK))
-    block([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
-    lb.close()
-    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
-    block([lr.index])
-    lr.close()
+    row_blocks(b, rows, block)
 
 
 def _emit_matmul_loops(c: Ctx, A, B, out, ta: bool, tb: bool, rows, cols, inner,
