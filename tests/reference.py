@@ -300,6 +300,23 @@ def risk_and_grads(
 # ---------------------------------------------------------------------------
 
 
+def sgd_epoch(params, X, y, order, alpha, lam, act="logistic"):
+    """Per-sample SGD on a two-layer softmax MLP (``act`` hidden) with an L2
+    penalty on the weights, in float64: each step's gradient from
+    :func:`risk_and_grads`. ``params`` are (W1, b1, W2, b2); returns the new ones."""
+    W1, b1, W2, b2 = (np.asarray(p).astype(np.float64).copy() for p in params)
+    layers = [Layer(act, W1, b1), Layer("softmax", W2, b2)]
+    for i in order:
+        onehot = np.zeros((W2.shape[0], 1))
+        onehot[y[i]] = 1.0
+        _, grads = risk_and_grads(layers, X[:, i:i + 1].astype(np.float64), onehot,
+                                  "cross_entropy", lam)
+        for layer, g in zip(layers, grads, strict=True):
+            layer.W -= alpha * g["W"]
+            layer.b -= alpha * g["b"]
+    return W1, b1, W2, b2
+
+
 def _init_affine(n_in: int, n_out: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     W = rng.normal(0.0, np.sqrt(1.0 / n_in), size=(n_out, n_in))
     # Small but non-zero biases so the tests exercise bias gradients.

@@ -7,27 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from reference import Layer, risk_and_grads
+from reference import sgd_epoch
 
 from symnet.lower import EpochSpec, plan_kernel
 from symnet.lower.pipeline import pipeline
 from symnet.nn import MLP
 from symnet.sgd import compile_sgd
-
-
-def _manual_epoch(params, X, y, order, alpha, lam, act):
-    """Per-sample SGD, each gradient from reference.py's backprop."""
-    W1, b1, W2, b2 = (p.astype(np.float64).copy() for p in params)
-    layers = [Layer(act, W1, b1), Layer("softmax", W2, b2)]
-    for i in order:
-        onehot = np.zeros((W2.shape[0], 1))
-        onehot[y[i]] = 1.0
-        _, grads = risk_and_grads(layers, X[:, i:i + 1].astype(np.float64), onehot,
-                                  "cross_entropy", lam)
-        for layer, g in zip(layers, grads, strict=True):
-            layer.W -= alpha * g["W"]
-            layer.b -= alpha * g["b"]
-    return W1, b1, W2, b2
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -60,7 +45,7 @@ def test_pipelined_epochs_match_hand_written_sgd(act, dtype, tmp_path, monkeypat
             params = [np.ascontiguousarray(p.copy()) for p in start]
             losses = [sgd.epoch(X, y, order, 1, alpha, params) for order in orders]
             got[be] = params, losses
-        want = _manual_epoch(start, X, y, np.concatenate(orders).astype(int), alpha, lam, act)
+        want = sgd_epoch(start, X, y, np.concatenate(orders).astype(int), alpha, lam, act)
         # In float32 a relu unit whose input is within rounding of 0 may take
         # the other side under another summation order (the float64
         # reference, the NumPy backend), and the runs then part a little.
