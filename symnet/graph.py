@@ -32,13 +32,14 @@ elimination at matrix level for free.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from .errors import GraphError, ShapeError
 from .graph_matrix import MatrixBuilders, _dims_equal
+from .symseq import SymbolSeq
 
 OPS = ("leaf", "const", "matmul", "transpose", "ew", "reduce", "softmax", "log_softmax",
        "logsumexp", "solve", "det", "logdet", "kron", "kron_adj_a", "kron_adj_b")
@@ -48,57 +49,6 @@ COLUMN_OPS = ("softmax", "log_softmax", "logsumexp")
 LINALG_OPS = ("solve", "det", "logdet")
 #: The Kronecker product A (x) B and the adjoints of its factors.
 KRON_OPS = ("kron", "kron_adj_a", "kron_adj_b")
-
-class SymbolSeq(Sequence):
-    """The symbols ``<prefix>0`` .. ``<prefix>(n-1)``, each made on first use
-    (making thousands of SymPy symbols up front cost a fifth of ``import symnet``).
-
-    >>> seq = SymbolSeq("_q", 8)
-    >>> seq[3], seq.index(sp.Symbol("_q3")), sp.Symbol("_q9") in seq, len(seq)
-    (_q3, 3, False, 8)
-    """
-
-    def __init__(self, prefix: str, n: int) -> None:
-        self._prefix, self._n = prefix, n
-        self._made: dict[int, sp.Symbol] = {}
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return tuple(self[k] for k in range(*i.indices(self._n)))
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError(f"{self._prefix}{i}: only {self._n} symbols")
-        sym = self._made.get(i)
-        if sym is None:
-            sym = self._made[i] = sp.Symbol(f"{self._prefix}{i}")
-        return sym
-
-    def _position(self, sym) -> int | None:
-        name = getattr(sym, "name", None)
-        if not isinstance(sym, sp.Symbol) or not name.startswith(self._prefix):
-            return None
-        digits = name[len(self._prefix):]
-        if not digits.isdigit() or int(digits) >= self._n or self[int(digits)] != sym:
-            return None
-        return int(digits)
-
-    def __contains__(self, sym) -> bool:
-        return self._position(sym) is not None
-
-    def index(self, sym, start: int = 0, stop: int | None = None) -> int:
-        k = self._position(sym)
-        if k is None or k < start or (stop is not None and k >= stop):
-            raise ValueError(f"{sym} is not one of {self._prefix}0..{self._prefix}{self._n - 1}")
-        return k
-
-    def among(self, symbols) -> set:
-        """The members of ``symbols`` that are in this sequence."""
-        return {s for s in symbols if s in self}
-
 
 #: The variables of an ``ew`` body: argument i is ``VARS[i]``.
 VARS = SymbolSeq("_", 4096)
@@ -124,6 +74,11 @@ def body_vars(body: sp.Expr) -> list[int]:
 def _body_vars(body: sp.Expr) -> tuple[int, ...]:
     # SymPy recomputes free_symbols on each access; bodies recur in every pass.
     return tuple(sorted(VARS.index(s) for s in VARS.among(body.free_symbols)))
+
+
+def _leaf_node(sym: sp.Basic) -> Node:
+    shape = tuple(sym.shape) if getattr(sym, "is_Matrix", False) else (ONE, ONE)
+    return Node("leaf", (), (sp.sympify(shape[0]), sp.sympify(shape[1])), sym)
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -156,8 +111,7 @@ class Graph(MatrixBuilders):
         return self.nodes[i].shape
 
     def leaf(self, sym: sp.Basic) -> int:
-        shape = tuple(sym.shape) if getattr(sym, "is_Matrix", False) else (ONE, ONE)
-        return self.add(Node("leaf", (), (sp.sympify(shape[0]), sp.sympify(shape[1])), sym))
+        return self.add(_leaf_node(sym))
 
     def const(self, value, shape: Shape = (ONE, ONE)) -> int:
         value = sp.sympify(value)
@@ -236,6 +190,9 @@ class Graph(MatrixBuilders):
         return [i for i, n in enumerate(self.nodes) if n.op == "leaf"]
 
     def find_leaf(self, sym: sp.Basic) -> int | None:
+        hit = self._index.get(_leaf_node(sym))
+        if hit is not None:  # the node leaf() adds; a scan per call was quadratic
+            return hit
         for i, n in enumerate(self.nodes):
             if n.op == "leaf" and n.attr == sym:
                 return i

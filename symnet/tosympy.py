@@ -128,13 +128,25 @@ def _product(*factors) -> sp.MatrixExpr:
     flat = [f for x in factors for f in (x.args if isinstance(x, sp.MatMul) else (x,))]
     coeff = sp.Mul(*[f for f in flat if not is_matrix(f)])
     mats = [f for f in flat if is_matrix(f)]
-    return sp.MatMul(*mats) if coeff == 1 else sp.MatMul(coeff, *mats)
+    return _new(sp.MatMul, *mats) if coeff == 1 else _new(sp.MatMul, coeff, *mats)
+
+
+def _new(head, *args) -> sp.MatrixExpr:
+    """``head(*args)`` without SymPy's shape validation.
+
+    The graph's verifier has checked every node's shapes already, and
+    SymPy's check asks each argument for its shape, which is not cached and
+    recurses through every layer below: printing an L-layer gradient made
+    O(L^2) shape calls (167k for 256 layers). With ``evaluate=False`` and
+    SymPy arguments the constructors build exactly this node.
+    """
+    return sp.Basic.__new__(head, *args)
 
 
 def _times_ones(c, shape) -> sp.MatrixExpr:
     """The constant matrix c 1 (a constructor: an operator would run a deep doit)."""
     ones = sp.OneMatrix(*shape)
-    return ones if c == 1 else sp.MatMul(c, ones)
+    return ones if c == 1 else _new(sp.MatMul, c, ones)
 
 
 def _t(x):
@@ -148,9 +160,9 @@ def _t(x):
     if isinstance(x, sp.Transpose):
         return x.arg
     if isinstance(x, sp.MatMul):
-        return sp.MatMul(*[_t1(a) for a in reversed(x.args)])
+        return _new(sp.MatMul, *[_t1(a) for a in reversed(x.args)])
     if isinstance(x, (sp.MatAdd, sp.HadamardProduct)):
-        return type(x)(*[_t1(a) for a in x.args])
+        return _new(type(x), *[_t1(a) for a in x.args])
     return _t1(x)
 
 
@@ -180,9 +192,9 @@ class _Body:
         r, c = self.shape
         xr, xc = shape
         if xr == 1 and r != 1:
-            x = sp.MatMul(sp.OneMatrix(r, 1), x)
+            x = _new(sp.MatMul, sp.OneMatrix(r, 1), x)
         if xc == 1 and c != 1:
-            x = sp.MatMul(x, sp.OneMatrix(1, c))
+            x = _new(sp.MatMul, x, sp.OneMatrix(1, c))
         return x
 
     def convert(self, e):
@@ -201,11 +213,11 @@ class _Body:
             return e.func(*[p for p, _ in parts]), False
         if e.is_Add:
             terms = [p if m else _times_ones(p, self.shape) for p, m in parts]
-            return sp.MatAdd(*terms), True
+            return _new(sp.MatAdd, *terms), True
         if e.is_Mul:
             coeff = sp.Mul(*[p for p, m in parts if not m])
             mats = [p for p, m in parts if m]
-            prod = mats[0] if len(mats) == 1 else sp.HadamardProduct(*mats)
+            prod = mats[0] if len(mats) == 1 else _new(sp.HadamardProduct, *mats)
             # Constructors, not operators: an operator runs a deep doit (and
             # sorts every term below), which recurses through all the layers.
             return (prod if coeff == 1 else _product(coeff, prod)), True

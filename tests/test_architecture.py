@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "symnet"
 
 #: Layers, lowest first: a module may import its own layer and the ones below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "config", "lru", "aligned", "data")),
+    ("base", ("errors", "config", "lru", "aligned", "data", "symseq")),
     ("heads", ("heads", "ops", "targets")),
     ("ir", ("graph_matrix", "graph")),
     ("registry", ("registry",)),

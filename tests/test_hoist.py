@@ -114,6 +114,41 @@ def test_one_sample_epochs_hoist_the_update_and_match_hand_written_sgd(backend, 
     assert len(hoisted) == 2 and kp.inplace.get("W1_new") == "W1"
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_chunked_calls_keep_every_bit(dtype, tmp_path, monkeypatch):
+    # A step calling its groups from chunks (module.CHUNK_CALLS, here forced
+    # small) passes its own hoisted buffers through a table: same bits as
+    # the step making every call itself, and hand-written SGD's numbers.
+    from symnet import programs
+    from symnet.backends.llvm import jit, module
+
+    rng = np.random.default_rng(5)
+    net = MLP([6, 9, 4], "tanh", output="softmax")
+    X = rng.standard_normal((6, 30)).astype(dtype)
+    y = rng.integers(0, 4, 30)
+    start = [np.ascontiguousarray(0.3 * rng.standard_normal(
+        tuple(int(d) for d in p.shape))).astype(dtype) for p in net.params]
+    order = rng.permutation(30)
+    got = {}
+    for chunk in (module.CHUNK_CALLS, 3):
+        monkeypatch.setattr(module, "CHUNK_CALLS", chunk)
+        monkeypatch.setenv("SYMNET_CACHE_DIR", str(tmp_path / str(chunk)))
+        for memo in (programs._PROGRAMS, jit._MEMORY, jit._LOADED):
+            memo.clear()  # nothing from the other compile: code of its own
+        sgd = compile_sgd(net.risk(lam=1e-3), net.params, net.X, net.labels(),
+                          backend="llvm", dtype=dtype, track_loss=False)
+        params = [p.copy() for p in start]
+        sgd.epoch(X, y, order, 1, 0.2, params)
+        got[chunk] = params
+        assert (".calls1" in sgd.source) == (chunk == 3)
+        assert ('%"table" = alloca' in sgd.source) == (chunk == 3)
+    want = sgd_epoch(start, X, y, order, 0.2, 1e-3, act="tanh")
+    tol = 1e-11 if dtype == "float64" else 1e-4
+    for a, b, ref in zip(got[module.CHUNK_CALLS], got[3], want, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(b, ref, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "llvm"])
 def test_hoisted_update_is_finite_at_extreme_inputs(backend):
     net = MLP([6, 5, 3], "logistic", output="softmax")

@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from netcase import PAIRS, kernel_for, random_problem, rel_err
+from netcase import PAIRS, compare, kernel_for, random_problem, rel_err
 
 import symnet
 from symnet.nn import MLP
@@ -40,6 +40,17 @@ def test_llvm_deep(depth):
     a, b = _both([3] + [6] * depth + [4], acts, "softmax", "cross_entropy", 7, 0.05, seed=depth)
     for x, y in zip(a, b, strict=True):
         assert rel_err(x, y) <= 1e-12
+
+
+@pytest.mark.parametrize("acts", [["tanh"], ["relu", "logistic", "softplus"]])
+def test_deep_step_calls_its_groups_from_chunks(acts):
+    # Past CHUNK_CALLS group calls the entry function calls chunks of them.
+    depth = 24
+    acts = [acts[i % len(acts)] for i in range(depth)]
+    err, net, k, *_ = compare([3] + [5] * depth + [4], acts, "softmax", "cross_entropy", 6,
+                              0.01, seed=depth, backend="llvm")
+    assert err <= 1e-10
+    assert ".calls1" in k.llvm_ir
 
 
 def test_float32_close_to_float64():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..graph import VARS, Graph, Node, SymbolSeq, rebuild
+from ..graph import VARS, Graph, Node, rebuild
+from ..symseq import SymbolSeq
 
 #: Stand-ins for node ids while comparing bodies of different nodes.
 _NODE = SymbolSeq("__n", 2**16)
