@@ -57,19 +57,28 @@ def repeats_for(depth: int, repeats: int) -> int:
     return repeats if depth <= 32 else max(1, min(repeats, 3 if depth <= 64 else 1))
 
 
-def table(depths=DEPTHS, repeats: int = 5) -> str:
-    head = ["layers L", "runs", *[f"{s} s" for s in STAGES], "total s", "total s / L"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+def measure(depths=DEPTHS, repeats: int = 5) -> list[dict]:
+    """One row per depth: its runs and the median seconds of each stage."""
+    rows = []
     for d in depths:
         runs = [stage_seconds(d) for _ in range(repeats_for(d, repeats))]
         med = {s: statistics.median(r[s] for r in runs) for s in STAGES}
-        total = sum(med.values())
-        cells = [str(d), str(len(runs)), *[f"{med[s]:.3f}" for s in STAGES],
-                 f"{total:.2f}", f"{total / d:.4f}"]
-        rows.append("| " + " | ".join(cells) + " |")
-        print(rows[-1], flush=True)
-    return "\n".join(rows)
+        rows.append({"layers": d, "runs": len(runs), "median": med,
+                     "total": sum(med.values())})
+        print(d, f"{rows[-1]['total']:.2f} s", flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """The markdown table of :func:`measure`'s rows."""
+    head = ["layers L", "runs", *[f"{s} s" for s in STAGES], "total s", "total s / L"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for r in rows:
+        cells = [str(r["layers"]), str(r["runs"]), *[f"{r['median'][s]:.3f}" for s in STAGES],
+                 f"{r['total']:.2f}", f"{r['total'] / r['layers']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(table())
+    print(table(measure()))
