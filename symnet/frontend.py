@@ -25,11 +25,20 @@ SCALAR_HEADS: tuple[type, ...] = registry.scalar_heads()
 
 def _shape_symbols(exprs: Iterable[sp.Basic]) -> set[sp.Symbol]:
     dims: set[sp.Symbol] = set()
-    for e in exprs:
-        for a in sp.preorder_traversal(e):
-            if isinstance(a, (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix)):
-                for d in a.shape:
-                    dims |= sp.sympify(d).free_symbols
+    # Each distinct sub-expression once: a tree walk visits a shared one at
+    # every use, which grows quadratically with a deep network's layers.
+    seen: set[sp.Basic] = set()
+    stack = [sp.sympify(e) for e in exprs]
+    while stack:
+        a = stack.pop()
+        if a in seen:
+            continue
+        seen.add(a)
+        if isinstance(a, (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix)):
+            for d in a.shape:
+                dims |= sp.sympify(d).free_symbols
+        else:
+            stack.extend(a.args)
     return dims
 
 

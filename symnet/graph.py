@@ -153,12 +153,13 @@ class Graph(MatrixBuilders):
                 keep[a] = v
         if reps:
             body = body.xreplace(reps)
-        used = set(body.free_symbols)
-        order = sorted(a for a, v in keep.items() if v in used)
-        renum = {keep[a]: VARS[j] for j, a in enumerate(order)}
-        body = body.xreplace(renum)
-        if not VARS.among(body.free_symbols):
+        used = set(_body_vars(body))
+        if not used:
             return self.const(body, out)
+        order = sorted(a for a, v in keep.items() if VARS.index(v) in used)
+        renum = {keep[a]: VARS[j] for j, a in enumerate(order) if keep[a] != VARS[j]}
+        if renum:  # (rebuilding a canonical node renumbers nothing)
+            body = body.xreplace(renum)
         if body == VARS[0] and len(order) == 1 and self.shape(order[0]) == out:
             return order[0]
         return self.add(Node("ew", tuple(order), out, body))

@@ -31,8 +31,9 @@ def check_inputs(g: Graph, ins: list) -> None:
         raise ValueError(f"inputs repeat a symbol: {ins}")
     alive = g.live()
     leaves = {g.nodes[i].attr for i in g.leaves() if alive[i]}
+    given = set(ins)  # (a list would compare every leaf with every input)
     missing = sorted(str(s) for s in leaves
-                     if isinstance(s, (sp.Symbol, sp.MatrixSymbol)) and s not in ins)
+                     if isinstance(s, (sp.Symbol, sp.MatrixSymbol)) and s not in given)
     if missing:
         raise ValueError(f"the outputs use {', '.join(missing)}, which is not among the "
                          f"inputs {[str(s) for s in ins]}")

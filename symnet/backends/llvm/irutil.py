@@ -55,15 +55,20 @@ class Loop:
 ROW_BLOCK = 4
 
 
-def row_blocks(b: ir.IRBuilder, rows: ir.Value, emit) -> None:
-    """``emit(row_indices)`` for each block of ROW_BLOCK rows, then for each
+def row_blocks(b: ir.IRBuilder, rows: ir.Value, emit, block: int = ROW_BLOCK) -> None:
+    """``emit(row_indices)`` for each block of ``block`` rows, then for each
     row left over after the blocks, one at a time."""
-    blocks = b.sdiv(rows, I64(ROW_BLOCK))
+    if block == 1:
+        lr = Loop(b, rows, "ir")
+        emit([lr.index])
+        lr.close()
+        return
+    blocks = b.sdiv(rows, I64(block))
     lb = Loop(b, blocks, "ib")
-    i0 = b.mul(lb.index, I64(ROW_BLOCK))
-    emit([b.add(i0, I64(r)) for r in range(ROW_BLOCK)])
+    i0 = b.mul(lb.index, I64(block))
+    emit([b.add(i0, I64(r)) for r in range(block)])
     lb.close()
-    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(ROW_BLOCK)))
+    lr = Loop(b, rows, "ir", start=b.mul(blocks, I64(block)))
     emit([lr.index])
     lr.close()
 
@@ -73,7 +78,8 @@ class Ctx:
 
     def __init__(self, module: ir.Module, b: ir.IRBuilder, elem: ir.Type,
                  dims: dict[sp.Symbol, ir.Value], fastmath: tuple[str, ...] = ("contract",),
-                 owner: ir.Module | None = None, shared=None, vector_bits: int = 256):
+                 owner: ir.Module | None = None, shared=None, vector_bits: int = 256,
+                 row_block: int = ROW_BLOCK):
         self.module = module
         #: the main module when ``module`` is a part compiled separately
         self.owner = owner
@@ -86,6 +92,8 @@ class Ctx:
         self.shared = shared
         #: the vector width (bits) of the host's loops: explicit vector code uses it
         self.vector_bits = vector_bits
+        #: rows a register-blocked product handles together (see row_blocks)
+        self.row_block = row_block
 
     @property
     def lanes(self) -> int:

@@ -30,7 +30,7 @@ def _emit_ipj(c: Ctx, A, B, out, ta: bool, rows, cols, inner, sc: Scale | None =
     ROW_BLOCK entries of op(A) stay in registers and every vector of B's row
     p that is loaded feeds ROW_BLOCK rows of the output."""
     row_blocks(c.b, rows, lambda rows_i: _ipj_rows(c, A, B, out, ta, rows_i, rows, cols,
-                                                    inner, sc))
+                                                    inner, sc), c.row_block)
 
 
 def _ipj_rows(c: Ctx, A, B, out, ta: bool, row_idx: list, rows, cols, inner,
@@ -102,7 +102,7 @@ def _dot_rows(c: Ctx, A, B, out, ta: bool, rows, inner, sc: Scale | None = None)
         for acc, i in zip(accs, i_rows, strict=True):
             c.store(acc if sc is None else sc.apply(c, acc, c.load(out, i)), out, i)
 
-    row_blocks(b, rows, block)
+    row_blocks(b, rows, block, c.row_block)
 
 
 def _emit_matmul_loops(c: Ctx, A, B, out, ta: bool, tb: bool, rows, cols, inner,
@@ -243,8 +243,13 @@ def _runtime_product(c: Ctx, ta: bool, tb: bool, scaled: bool, gemm: str | None,
     fn.attributes.add("noinline")
     for arg in fn.args[:3]:
         arg.add_attribute("noalias")
+    # One row at a time: the routine serves the products whose dims are known
+    # only at run time, and of those the loops run only the small ones (the
+    # rest call BLAS). Blocks of rows with their remainder loops and the
+    # vectorizer's alias checks between rows made it 2-2.5x costlier to
+    # compile: ~50 ms of a 64-32-10 step's ~250 ms of LLVM work.
     body = Ctx(c.module, ir.IRBuilder(fn.append_basic_block("entry")), c.elem, {},
-               owner=c.owner, shared=c.shared, vector_bits=c.vector_bits)
+               owner=c.owner, shared=c.shared, vector_bits=c.vector_bits, row_block=1)
     A, B, out, rows, cols, inner = fn.args[:6]
     sc = Scale(*fn.args[6:8]) if scaled else None
     _emit_product(body, A, B, out, ta, tb, rows, cols, inner, sc, gemm, threshold,
