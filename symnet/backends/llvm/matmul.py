@@ -215,9 +215,9 @@ def emit_matmul(c: Ctx, ptr: dict, s: Step, shapes: dict, gemm: str | None,
 
 
 #: Estimated compile cost of a shared product routine, in module.Parts' units (an
-#: elementwise loop ~1): the three versions of op(A) B ~300 lines of IR, the dot
-#: products of A op(B)^T ~90.
-_ROUTINE_COST = {False: 10.0, True: 3.5}
+#: elementwise loop ~1): the three versions of op(A) B ~20 ms of LLVM's time here,
+#: the dot products of A op(B)^T ~15 ms.
+_ROUTINE_COST = {False: 3.5, True: 2.75}
 
 
 def _runtime_product(c: Ctx, ta: bool, tb: bool, scaled: bool, gemm: str | None,
