@@ -2,8 +2,9 @@
 
 Each depth gets a fresh network (widths 3, 8, ..., 8, 2, tanh hidden layers,
 softmax output, batch size symbolic) and each stage starts from nothing:
-the disk cache is off (``SYMNET_CACHE_DIR=''``) and the in-memory program
-and object caches are emptied before each compile, so ``compile numpy`` and
+the disk cache is off (``SYMNET_CACHE_DIR=''``), SymPy's expression cache is
+emptied before each stage, and the in-memory program and object caches before
+each compile, so ``compile numpy`` and
 ``compile llvm`` both include the derivation, the passes and the schedule,
 and ``compile llvm`` the LLVM optimisation and code generation of every run
 (not only the first of a depth's repetitions).
@@ -16,6 +17,8 @@ import statistics
 import time
 
 os.environ["SYMNET_CACHE_DIR"] = ""  # before symnet reads its configuration
+
+from sympy.core.cache import clear_cache  # noqa: E402
 
 import symnet  # noqa: E402
 from symnet import programs  # noqa: E402
@@ -33,10 +36,15 @@ def _net(depth: int) -> MLP:
 def stage_seconds(depth: int) -> dict[str, float]:
     """Seconds of each stage for one fresh depth-layer network."""
     out = {}
+    # SymPy caches the expressions it builds (1000 by default): a stage
+    # re-deriving what the one before it derived would find some of them
+    # there, more of them the smaller the network.
+    clear_cache()
     t0 = time.perf_counter()
     net = _net(depth)
     risk = net.risk(lam=1e-4)
     out["build"] = time.perf_counter() - t0
+    clear_cache()
     t0 = time.perf_counter()
     symnet.grad(risk, net.params)
     out["grad"] = time.perf_counter() - t0
@@ -45,6 +53,7 @@ def stage_seconds(depth: int) -> dict[str, float]:
         programs._PROGRAMS.clear()
         jit._MEMORY.clear()
         jit._LOADED.clear()
+        clear_cache()
         t0 = time.perf_counter()
         symnet.compile_grad(risk, net.params, inputs, backend=backend)
         out[f"compile {backend}"] = time.perf_counter() - t0
