@@ -139,6 +139,32 @@ def test_property_llvm_equals_numpy(act, pair, hidden, n_in, n_out, m, seed):
         assert rel_err(x, y) <= 1e-12
 
 
+def _child_evaluates(k, pts, want, conn):
+    conn.send(bool(np.array_equal(k(pts, 0.3)[0], want)))
+
+
+def test_point_threads_work_in_a_forked_child():
+    # The parent's point threads do not exist in a forked child: the child
+    # makes its own pool (an inherited one would queue work for no thread).
+    import multiprocessing as mp
+
+    from symnet.backends.llvm import PARALLEL_POINTS
+
+    x, w = sp.symbols("x w")
+    k = symnet.compile([sp.tanh(w * x)], [x, w], backend="llvm")
+    pts = np.linspace(-3, 3, 2 * PARALLEL_POINTS + 77)
+    want = k(pts, 0.3)[0]  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    here, there = ctx.Pipe()
+    child = ctx.Process(target=_child_evaluates, args=(k, pts, want, there))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child's point kernel never returned")
+    assert child.exitcode == 0 and here.recv() is True
+
+
 def test_many_points_split_over_threads():
     """From PARALLEL_POINTS on, the point range is split across the cores."""
     from symnet.backends.llvm import PARALLEL_POINTS
