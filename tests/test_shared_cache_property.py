@@ -147,7 +147,9 @@ specs = st.one_of(
                            "seed": st.integers(0, 99)}),
     # Deep nets (repeated layers share generated functions) trained by every optimizer.
     st.fixed_dictionaries({"kind": st.just("epoch"),
-                           "dims": st.tuples(st.integers(1, 8), st.integers(1, 5),
+                           # past 8 layers a step makes its calls from chunks
+                           # (module.CHUNK_CALLS), with or without buffers of its own
+                           "dims": st.tuples(st.integers(1, 12), st.integers(1, 5),
                                              st.integers(2, 4)),
                            "act": st.sampled_from(["tanh", "relu", "logistic", "softplus"]),
                            "optimizer": st.sampled_from(["sgd", "momentum", "nesterov",

@@ -40,11 +40,12 @@ def group_args(kp: KernelPlan, g: Group) -> list[str]:
         for a in s.args:
             if a in bufs and a not in used and a not in own:
                 used.append(a)
-    if g.dot_next is not None:
-        used += [n for n in g.dot_next[1:2] if n not in used]
+    _, vector, out = g.dot_next or (None, None, None)
+    if vector is not None and vector not in used:
+        used.append(vector)  # read, so with the reads
     used += [n for n in g.stores if n not in used and fold is None]
-    if g.dot_next is not None and g.dot_next[2] not in used:
-        used.append(g.dot_next[2])
+    if out is not None and out not in used:
+        used.append(out)
     if g.steps[0].out in kp.scratch:
         used.append(kp.scratch[g.steps[0].out])
     return used
