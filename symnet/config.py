@@ -134,16 +134,15 @@ BLAS_THREADS_AUTO = -1
 
 
 def blas_threads() -> int:
-    """``$SYMNET_BLAS_THREADS``: threads of SciPy's OpenBLAS while a native kernel
-    or epoch calls it. Unset (0): the library's own count, so the same call gives
-    the same bits; N: always N; ``auto`` (:data:`BLAS_THREADS_AUTO`): fewer while
-    other processes run on the cores, which keeps a busy machine from stalling
-    every product but lets the last bits of a product depend on the load
-    (OpenBLAS splits a product differently on different thread counts)."""
+    """``$SYMNET_BLAS_THREADS``: threads that share a native call's matrix
+    products. Unset or ``auto`` (:data:`BLAS_THREADS_AUTO`): the cores that
+    other processes leave free, chosen before each call; N: always N. Each
+    product big enough is cut into blocks fixed by its shape, so the count
+    changes the speed, never a bit of the result."""
     raw = os.environ.get("SYMNET_BLAS_THREADS", "").strip().lower()
-    if raw == "auto":
+    if raw in ("", "auto"):
         return BLAS_THREADS_AUTO
-    return _integer("SYMNET_BLAS_THREADS", 0, 0, 1024)
+    return _integer("SYMNET_BLAS_THREADS", 1, 1, 1024)
 
 
 def check_shared() -> bool:

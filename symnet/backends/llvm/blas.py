@@ -1,4 +1,4 @@
-"""BLAS for native code: SciPy's ?gemm addresses, the globals that hold them, its threads."""
+"""BLAS for native code: SciPy's ?gemm, the globals that hold it, the threads of a call."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 import time
 from collections.abc import Iterator
 
 import numpy as np
 
 from ...config import BLAS_THREADS_AUTO, blas_threads
+from .team import dispatch_address, team_call
 
-__all__ = ["GEMM_SLOT", "blas_address", "contention_threads"]
+__all__ = ["GEMM_SLOT", "blas_address", "blas_call", "kernel_gemm"]
 
 #: Globals through which native code calls BLAS (null until the runtime
 #: needs BLAS: importing SciPy costs a third of a second).
@@ -43,21 +45,31 @@ def blas_address(dtype: np.dtype) -> int | None:
     return _BLAS[name]
 
 
+def kernel_gemm(dtype: np.dtype) -> int | None:
+    """The ?gemm native kernels call (through :data:`GEMM_SLOT`): the team's
+    (:mod:`.team`), which splits a big product into blocks of SciPy's ?gemm.
+
+    >>> kernel_gemm(np.float32) in (None, blas_address(np.float32))
+    False
+    """
+    real = blas_address(dtype)
+    return None if real is None else dispatch_address(np.dtype(dtype), real)
+
+
 #: Seconds a contention reading is reused (reading /proc costs ~50 us).
 _RECHECK = 0.05
 
 
 class _Threads:
-    """SciPy's OpenBLAS thread count for native calls (``$SYMNET_BLAS_THREADS``).
+    """The threads of a native call's products (``$SYMNET_BLAS_THREADS``).
 
-    OpenBLAS splits a product evenly over its threads and waits for the last:
-    with a core taken by another process, the thread that waits for that core
-    stalls every product (a W2 epoch 2x slower on 2 cores instead of 1.25x on
-    one thread). With ``auto``, before a native call that may reach BLAS the
-    threads are set to the cores not taken by other runnable tasks (the
-    kernel's running count in /proc/loadavg minus this process's running
-    threads), and set back afterwards. It is not the default: a product's last
-    bits depend on how OpenBLAS splits it, so results would depend on the load.
+    A thread that waits for a core taken by another process stalls every
+    product it has a part of (a W2 epoch on OpenBLAS's two threads ran 2x
+    slower with one core busy, 1.3x on one thread). By default (``auto``),
+    before a native call that may reach BLAS the team is sized to the cores
+    not taken by other runnable tasks (the kernel's running count in
+    /proc/loadavg minus this process's running threads). The team's blocks
+    are fixed by each product's shape, so the size changes no bit.
     """
 
     def __init__(self) -> None:
@@ -66,6 +78,10 @@ class _Threads:
         self._found = False
         self._at = -1.0
         self._choice = 0
+
+    def cores(self) -> int:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
 
     def _controller(self):
         if not self._found:
@@ -98,38 +114,56 @@ class _Threads:
         return max(0, running - mine)
 
     def choose(self) -> int:
-        """Threads for the next call: ``$SYMNET_BLAS_THREADS`` (unset: the library's
-        own), or by contention when it is ``auto``."""
+        """Threads for the next call: ``$SYMNET_BLAS_THREADS`` when it is a
+        number, else the cores that other processes leave free."""
         setting = blas_threads()
         if setting != BLAS_THREADS_AUTO:
-            return setting or self._default
+            return setting
         now = time.monotonic()
         if now - self._at > _RECHECK:
             self._at = now
             others = self._others()
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-                else (os.cpu_count() or 1)
-            self._choice = self._default if others is None else \
-                max(1, min(self._default, cores - others))
+            cores = self.cores()
+            self._choice = cores if others is None else max(1, cores - others)
         return self._choice
 
 
 _THREADS = _Threads()
 
 
+_ONE = threading.Lock()
+_ONE_USERS = 0
+_ONE_SAVED = 0
+
+
 @contextlib.contextmanager
-def contention_threads() -> Iterator[None]:
-    """SciPy's OpenBLAS at the thread count :class:`_Threads` chooses, for one call."""
+def _one_thread(lib) -> Iterator[None]:
+    """SciPy's OpenBLAS on one thread while any native call runs (the team
+    threads the products; a block must not be split again by OpenBLAS, whose
+    split depends on its thread count)."""
+    global _ONE_USERS, _ONE_SAVED
+    with _ONE:
+        if _ONE_USERS == 0:
+            _ONE_SAVED = lib.num_threads
+            lib.set_num_threads(1)
+        _ONE_USERS += 1
+    try:
+        yield
+    finally:
+        with _ONE:
+            _ONE_USERS -= 1
+            if _ONE_USERS == 0:
+                lib.set_num_threads(_ONE_SAVED)
+
+
+@contextlib.contextmanager
+def blas_call() -> Iterator[None]:
+    """One native call that may reach BLAS: OpenBLAS on one thread, the team
+    of the size :class:`_Threads` chooses. Without threadpoolctl's handle on
+    SciPy's OpenBLAS the blocks run in the caller on OpenBLAS's own threads."""
     lib = _THREADS._controller()
     if lib is None:
         yield
         return
-    n = _THREADS.choose()
-    if n == _THREADS._default:
+    with _one_thread(lib), team_call(_THREADS.choose()):
         yield
-        return
-    lib.set_num_threads(n)
-    try:
-        yield
-    finally:
-        lib.set_num_threads(_THREADS._default)

@@ -21,7 +21,7 @@ from ...lower import (
     workspace,
 )
 from ...schedule import Program
-from .blas import GEMM_SLOT, blas_address, contention_threads
+from .blas import GEMM_SLOT, blas_call, kernel_gemm
 from .jit import Compiled, compile_jobs, target_fingerprint
 from .pool import ALIGN, MIN_BYTES, aligned_empty, pool
 from .request import ModuleRequest
@@ -142,7 +142,7 @@ class _Native:
             for d in product_dims(s):
                 work *= int(sp.sympify(d).subs(values))
             if work >= spec.blas_threshold:
-                addr = blas_address(self.dtype)
+                addr = kernel_gemm(self.dtype)
                 where = spec.compiled.global_address(slot)
                 if addr is not None and where:
                     ctypes.c_void_p.from_address(where).value = addr
@@ -285,7 +285,7 @@ class NativeFunction(_Native):
                     ptr[k] = made[name].ctypes.data
         ptrs = np.array(ptr, dtype=np.uintp)
         if key in spec.blas_keys:
-            with contention_threads():
+            with blas_call():
                 spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
         else:
             spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)

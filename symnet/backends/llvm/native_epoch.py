@@ -9,7 +9,7 @@ import numpy as np
 
 from ...lower import EpochData, EpochSpec
 from ...schedule import Program
-from .blas import contention_threads
+from .blas import blas_call
 from .native import _Native, _Specialization
 from .pool import ALIGN, aligned_empty
 
@@ -163,7 +163,7 @@ class EpochFunction(_Native):
         args = (ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
                 order.ctypes.data, n, int(batch), loss.ctypes.data)
         if call.blas:
-            with contention_threads():
+            with blas_call():
                 spec.cfunc(*args)
         else:
             spec.cfunc(*args)
