@@ -118,7 +118,7 @@ def _command(argv: list[str]) -> str:
 
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "NUMBA_NUM_THREADS")
+               "NUMBA_NUM_THREADS", "SYMNET_BLAS_THREADS")
 
 
 def limit_threads(n: int) -> None:
