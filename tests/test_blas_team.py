@@ -19,14 +19,22 @@ from symnet.backends.llvm import blas, team
 _FN = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 13)
 
 
+def _ld(a) -> int:
+    """The leading dimension of a column-major array or column-major view."""
+    return a.strides[1] // a.itemsize if a.shape[1] > 1 else max(a.shape[0], 1)
+
+
 def _gemm(addr: int, ta: str, tb: str, A, B, C, alpha: float, beta: float) -> None:
-    """Column-major C = alpha op(A) op(B) + beta C through the ?gemm at ``addr``."""
+    """Column-major C = alpha op(A) op(B) + beta C through the ?gemm at ``addr``
+    (A, B, C column-major, maybe views with a larger leading dimension)."""
+    for a in (A, B, C):
+        assert a.strides[0] == a.itemsize
     m, n = C.shape
     k = A.shape[1] if ta == "N" else A.shape[0]
     real = ctypes.c_float if C.dtype == np.float32 else ctypes.c_double
     keep = [ctypes.c_char(ta.encode()), ctypes.c_char(tb.encode()), ctypes.c_int(m),
-            ctypes.c_int(n), ctypes.c_int(k), real(alpha), ctypes.c_int(A.shape[0]),
-            ctypes.c_int(B.shape[0]), real(beta), ctypes.c_int(m)]
+            ctypes.c_int(n), ctypes.c_int(k), real(alpha), ctypes.c_int(_ld(A)),
+            ctypes.c_int(_ld(B)), real(beta), ctypes.c_int(_ld(C))]
     at = [ctypes.addressof(x) for x in keep]
     _FN(addr)(*at[:6], A.ctypes.data, at[6], B.ctypes.data, at[7], at[8], C.ctypes.data, at[9])
 
@@ -94,18 +102,30 @@ def test_split_products_match_the_reference_and_the_team_changes_no_bit(dtype, t
             np.testing.assert_array_equal(shared, alone)
 
 
-@settings(max_examples=25, deadline=None)
+def _padded(a, rows: int):
+    """``a`` as a column-major view into a taller array (leading dimension
+    ``a.shape[0] + rows``), the rows below filled with NaN."""
+    big = np.full((a.shape[0] + rows, a.shape[1]), np.nan, dtype=a.dtype, order="F")
+    big[:a.shape[0]] = a
+    return big[:a.shape[0]]
+
+
+@settings(max_examples=30, deadline=None)
 @given(m=st.integers(1, 700), n=st.integers(1, 700), k=st.integers(1, 300),
-       ta=st.sampled_from("NT"), tb=st.sampled_from("NT"), beta=st.sampled_from([0.0, 1.0]))
-def test_random_shapes_match_the_reference(m, n, k, ta, tb, beta):
+       ta=st.sampled_from("NT"), tb=st.sampled_from("NT"), beta=st.sampled_from([0.0, 1.0]),
+       pad=st.integers(0, 5))
+def test_random_shapes_and_strides_match_the_reference(m, n, k, ta, tb, beta, pad):
     real, disp = _addresses(np.float64)
     rng = np.random.default_rng(m * 7 + n * 3 + k)
     A, B, C0 = _case(rng, np.float64, m, n, k, ta, tb)
-    got = np.asfortranarray(C0.copy())
+    A, B = _padded(A, pad), _padded(B, 2 * pad)
+    big = _padded(C0, pad)
+    got = big.base
     with blas.blas_call():
-        _gemm(disp, ta, tb, A, B, got, 0.25, beta)
-    np.testing.assert_allclose(got, _reference(A, B, C0, ta, tb, 0.25, beta),
+        _gemm(disp, ta, tb, A, B, big, 0.25, beta)
+    np.testing.assert_allclose(big, _reference(A, B, C0, ta, tb, 0.25, beta),
                                rtol=1e-12, atol=1e-12 * k)
+    assert np.isnan(got[m:]).all()  # nothing written past the view
 
 
 def test_a_helper_takes_blocks(monkeypatch):
@@ -138,6 +158,19 @@ def _training_kernel():
     X = rng.standard_normal((300, 256))
     y = rng.integers(0, 10, 256)
     return k, (X, y, *ps)
+
+
+def test_split_kernel_gradients_match_the_numpy_backend():
+    """The training kernel's products (up to 200 x 300 x 256) go through the
+    team; the NumPy backend's through NumPy's own BLAS."""
+    from symnet.nn import MLP
+    from symnet.train import training_kernel
+
+    k, args = _training_kernel()
+    net = MLP([300, 200, 10], "relu")
+    ref = training_kernel(net, lam=0.0, backend="numpy")(*args)
+    for a, b in zip(k(*args), ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_every_thread_count_and_load_gives_the_same_bits(monkeypatch):
