@@ -26,7 +26,6 @@ def _controller():
 def test_threads_follow_the_other_runnable_tasks_when_auto(monkeypatch):
     t, lib = _controller()
     monkeypatch.setenv("SYMNET_BLAS_THREADS", "auto")
-    monkeypatch.setattr(t, "_default", 4)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
     for others, want in ((0, 4), (1, 3), (3, 1), (9, 1)):
         monkeypatch.setattr(t, "_others", staticmethod(lambda o=others: o))

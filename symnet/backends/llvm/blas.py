@@ -74,7 +74,6 @@ class _Threads:
 
     def __init__(self) -> None:
         self._lib = None
-        self._default = 0
         self._found = False
         self._at = -1.0
         self._choice = 0
@@ -93,7 +92,7 @@ class _Threads:
             libs = [c for c in ThreadpoolController().lib_controllers
                     if c.internal_api == "openblas" and "scipy.libs" in c.filepath]
             if libs:
-                self._lib, self._default = libs[0], libs[0].num_threads
+                self._lib = libs[0]
         return self._lib
 
     @staticmethod
