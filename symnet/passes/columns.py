@@ -8,14 +8,8 @@ from ..graph import VARS, Graph, Node, rebuild
 
 __all__ = ["share_logsumexp"]
 
-#: The column ops this pass rewrites.
-_OPS = ("softmax", "log_softmax")
-
-
-def _from_lse(op: str) -> sp.Expr:
-    """The column op as an elementwise body over (z, logsumexp(z)). Built on
-    use: SymPy's first Add imports its tensor module (~20 ms of import)."""
-    return sp.exp(VARS[0] - VARS[1]) if op == "softmax" else VARS[0] - VARS[1]
+#: Each column op as an elementwise body over (z, logsumexp(z)).
+_FROM_LSE = {"softmax": sp.exp(VARS[0] - VARS[1]), "log_softmax": VARS[0] - VARS[1]}
 
 
 def share_logsumexp(g: Graph) -> Graph:
@@ -37,16 +31,16 @@ def share_logsumexp(g: Graph) -> Graph:
     alive = g.live()
     ops: dict[int, set[str]] = {}
     for i, n in enumerate(g.nodes):
-        if alive[i] and n.op in _OPS:
+        if alive[i] and n.op in _FROM_LSE:
             ops.setdefault(n.args[0], set()).add(n.op)
-    both = {z for z, kinds in ops.items() if len(kinds) == len(_OPS)}
+    both = {z for z, kinds in ops.items() if len(kinds) == len(_FROM_LSE)}
     if not both:
         return g
 
     def fn(new: Graph, i: int, n: Node, args: list[int]) -> int:
-        if n.op not in _OPS or n.args[0] not in both:
+        if n.op not in _FROM_LSE or n.args[0] not in both:
             return -1
         lse = new.column_op("logsumexp", args[0])  # hash-consed: one for both ops
-        return new.ew(_from_lse(n.op), [args[0], lse], n.shape)
+        return new.ew(_FROM_LSE[n.op], [args[0], lse], n.shape)
 
     return rebuild(g, fn)[0]
