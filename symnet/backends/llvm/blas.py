@@ -159,7 +159,11 @@ def _one_thread(lib) -> Iterator[None]:
 def blas_call() -> Iterator[None]:
     """One native call that may reach BLAS: OpenBLAS on one thread, the team
     of the size :class:`_Threads` chooses. Without threadpoolctl's handle on
-    SciPy's OpenBLAS the blocks run in the caller on OpenBLAS's own threads."""
+    SciPy's OpenBLAS the blocks run in the caller on OpenBLAS's own threads.
+
+    >>> with blas_call():  # a native call that may reach BLAS goes here
+    ...     pass
+    """
     lib = _THREADS._controller()
     if lib is None:
         yield

@@ -155,7 +155,11 @@ os.register_at_fork(after_in_child=_forked)
 def team_call(threads: int) -> Iterator[None]:
     """Run one native call with ``threads`` threads on its split products: the
     caller and ``threads - 1`` helpers (none when another thread has the team,
-    or the runtime was never built: the blocks then run in the caller)."""
+    or the runtime was never built: the blocks then run in the caller).
+
+    >>> with team_call(2):  # a native call that may reach BLAS goes here
+    ...     pass
+    """
     rt, team = _RUNTIME, _TEAM
     if rt is None or threads <= 1 or not team.lock.acquire(blocking=False):
         yield

@@ -37,7 +37,12 @@ def _pause(module: ir.Module, b: ir.IRBuilder, x86: bool) -> None:
 def build_ir(triple: str) -> str:
     """The team's module: ``symnet_team_{s,d}gemm`` (the ?gemm the kernels
     call), ``symnet_team_work`` (a helper's loop), ``symnet_team_begin/end``
-    and ``symnet_team_set`` (the real ?gemm addresses)."""
+    and ``symnet_team_set`` (the real ?gemm addresses).
+
+    >>> text = build_ir("x86_64-unknown-linux-gnu")
+    >>> all(f'@"symnet_team_{name}"' in text for name in ("sgemm", "dgemm", "work"))
+    True
+    """
     m = ir.Module(name="symnet_team")
     m.triple = triple
     x86 = triple.startswith(("x86_64", "i686", "i386"))
