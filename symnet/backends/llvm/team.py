@@ -29,19 +29,18 @@ __all__ = ["MIN_BLOCK", "MIN_WORK", "blocks", "dispatch_address", "team_call"]
 
 def blocks(m: int, n: int, k: int, parts: int) -> tuple[int, int, int]:
     """(axis, count, size) of the split of a column-major m x n x k product on
-    a machine of ``parts`` cores: axis 1 cuts C's n columns, axis 0 its m rows,
-    into ``count`` blocks of ``size`` (a multiple of 16; the last block takes
-    the rest); count 1 is no split. The larger side is cut: the other operand,
-    packed again by every block, is the smaller.
+    a machine of ``parts`` cores, as the team's ?gemm computes it: axis 1 cuts
+    C's n columns, axis 0 its m rows, into ``count`` blocks of ``size`` (a
+    multiple of 16; the last block takes the rest); count 1 is no split. The
+    larger side is cut: the other operand, packed again by every block, is
+    the smaller.
 
     >>> blocks(64, 784, 256, 2), blocks(256, 64, 784, 2), blocks(10, 256, 64, 2)
     ((1, 2, 384), (0, 2, 128), (0, 1, 10))
     """
-    axis, ext = (1, n) if n >= m else (0, m)
-    count = min(parts, ext // MIN_BLOCK)
-    if m * n * k < MIN_WORK or count < 2:
-        return 0, 1, m
-    return axis, count, ext // count // 16 * 16
+    out = (ctypes.c_int32 * 2)()
+    count = _runtime().split(m, n, k, parts, out)
+    return out[0], count, out[1]
 
 
 class _Runtime:
@@ -65,6 +64,9 @@ class _Runtime:
         self.work = ctypes.CFUNCTYPE(None)(addr("symnet_team_work"))
         self.set = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32)(
             addr("symnet_team_set"))
+        self.split = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+                                      ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p)(
+            addr("symnet_team_split"))
         #: Blocks the helpers have run so far.
         self.helped = ctypes.CFUNCTYPE(ctypes.c_int64)(addr("symnet_team_helped"))
         self.real: dict[np.dtype, int] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .irutil import I8, I32, I64, PTR
+from .irutil import I8, I32, I64, PTR, Loop
 
 __all__ = ["GRACE_CYCLES", "MIN_BLOCK", "MIN_WORK", "build_ir"]
 
@@ -161,6 +161,26 @@ def build_ir(triple: str) -> str:
         b.branch(after)
         b.position_at_end(after)
 
+    # split(m, n, k, parts, out): the block count of a column-major m x n x k
+    # product (1: no split), its axis and block size in out[0], out[1]. The
+    # one statement of the rule: the dispatchers call it, and so does
+    # team.blocks() through ctypes.
+    split_fn = ir.Function(m, ir.FunctionType(I32, [I32, I32, I32, I32, PTR]),
+                           name="symnet_team_split")
+    sm, sn, sk, sparts, sout = split_fn.args
+    b = ir.IRBuilder(split_fn.append_basic_block("entry"))
+    work = b.mul(b.mul(b.sext(sm, I64), b.sext(sn, I64)), b.sext(sk, I64))
+    by_n = b.icmp_signed(">=", sn, sm)  # the larger side: the other operand is packed per block
+    ext = b.select(by_n, sn, sm)
+    most = b.sdiv(ext, I32(MIN_BLOCK))
+    count = b.select(b.icmp_signed("<", sparts, most), sparts, most)
+    one = b.or_(b.icmp_signed("<", work, I64(MIN_WORK)), b.icmp_signed("<", count, I32(2)))
+    count = b.select(one, I32(1), count)
+    b.store(b.select(one, I32(0), b.select(by_n, I32(1), I32(0))), sout)
+    size = b.select(one, sm, b.and_(b.sdiv(ext, b.select(one, I32(1), count)), I32(-16)))
+    b.store(size, b.gep(sout, [I32(1)], source_etype=I32))
+    b.ret(count)
+
     for prefix, real, esize_ in (("s", "real_s", 4), ("d", "real_d", 8)):
         f = ir.Function(m, fnty, name=f"symnet_team_{prefix}gemm")
         b = ir.IRBuilder(f.append_basic_block("entry"))
@@ -168,22 +188,18 @@ def build_ir(triple: str) -> str:
         b.store(I32(0), counter)
         fptr = b.load(g[real], typ=fptr_ty)
         mm, nn, kk = (b.load(f.args[j], typ=I32) for j in (2, 3, 4))
-        work = b.mul(b.mul(b.sext(mm, I64), b.sext(nn, I64)), b.sext(kk, I64))
+        cut = b.alloca(I32, size=2)
+        cnt = b.call(split_fn, [mm, nn, kk, b.load(g["parts"], typ=I32), cut])
         direct = f.append_basic_block("direct")
         split = f.append_basic_block("split")
-        by_n = b.icmp_signed(">=", nn, mm)
-        ax = b.select(by_n, I32(1), I32(0))
-        ex = b.select(by_n, nn, mm)
-        parts = b.load(g["parts"], typ=I32)
-        most = b.sdiv(ex, I32(MIN_BLOCK))
-        cnt = b.select(b.icmp_signed("<", parts, most), parts, most)
-        small = b.or_(b.icmp_signed("<", work, I64(MIN_WORK)), b.icmp_signed("<", cnt, I32(2)))
-        b.cbranch(small, direct, split)
+        b.cbranch(b.icmp_signed("<", cnt, I32(2)), direct, split)
         b.position_at_end(direct)
         b.call(fptr, list(f.args))
         b.ret_void()
         b.position_at_end(split)
-        size = b.and_(b.sdiv(ex, cnt), I32(-16))
+        ax = b.load(cut, typ=I32)
+        size = b.load(b.gep(cut, [I32(1)], source_etype=I32), typ=I32)
+        ex = b.select(b.icmp_signed("==", ax, I32(1)), nn, mm)
         mine = b.icmp_unsigned("==", atomic_load(b, g["owner"], I64), b.call(pthread_self, []))
         team = f.append_basic_block("team")
         alone = f.append_basic_block("alone")
@@ -193,20 +209,9 @@ def build_ir(triple: str) -> str:
         local = b.alloca(args_ty)
         for j in range(13):
             b.store(f.args[j], b.gep(local, [I64(0), I64(j)]))
-        lp_head = f.append_basic_block("alone.head")
-        lp_body = f.append_basic_block("alone.body")
-        lp_out = f.append_basic_block("alone.out")
-        pre = b.block
-        b.branch(lp_head)
-        b.position_at_end(lp_head)
-        ii = b.phi(I32)
-        ii.add_incoming(I32(0), pre)
-        b.cbranch(b.icmp_signed("<", ii, cnt), lp_body, lp_out)
-        b.position_at_end(lp_body)
-        b.call(run, [fptr, I64(esize_), local, ax, ex, cnt, size, ii])
-        ii.add_incoming(b.add(ii, I32(1)), lp_body)
-        b.branch(lp_head)
-        b.position_at_end(lp_out)
+        lp = Loop(b, b.sext(cnt, I64), "alone")
+        b.call(run, [fptr, I64(esize_), local, ax, ex, cnt, size, b.trunc(lp.index, I32)])
+        lp.close()
         b.ret_void()
         # The team's thread: publish the job, take blocks, wait for the rest.
         b.position_at_end(team)
