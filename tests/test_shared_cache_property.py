@@ -1,6 +1,7 @@
 """Random kernels through one shared on-disk cache, LLVM checked against NumPy.
 
-Many kernels of random shapes (products over every inner dimension,
+Many kernels of random shapes (products over every inner dimension, products
+big enough for the BLAS team to cut into blocks,
 transposes, elementwise chains, reductions, MLP training steps of random
 widths, solves, determinants and Kronecker products, point-wise formulas,
 whole SGD epochs of deep random MLPs under every optimizer)
@@ -37,11 +38,15 @@ def build(spec: dict):
     """(outputs, inputs, argument arrays, wrt or None) of a kernel description."""
     rng = np.random.default_rng(spec["seed"])
     kind = spec["kind"]
-    if kind == "product":
+    if kind in ("product", "split"):
+        # "split": big enough (>= team.MIN_WORK multiply-adds) for the BLAS
+        # team to cut into blocks; scaled so float32 sums stay well-conditioned.
         r, k, c = spec["dims"]
+        scale = 1.0 if kind == "product" else 1.0 / np.sqrt(k)
         A, B = sp.MatrixSymbol("A", r, k), sp.MatrixSymbol("B", k, m)
         outs = [A * B, symnet.logistic(A * B), (A * B).T * A]
-        return outs, [A, B], [rng.standard_normal((r, k)), rng.standard_normal((k, c))], None
+        return outs, [A, B], [rng.standard_normal((r, k)) * scale,
+                              rng.standard_normal((k, c)) * scale], None
     if kind == "transposed":
         r, k, c = spec["dims"]
         A, B = sp.MatrixSymbol("A", k, r), sp.MatrixSymbol("B", c, k)
@@ -177,6 +182,24 @@ def shared_cache(tmp_path_factory):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(spec=specs, dtype=st.sampled_from(["float64", "float32"]))
 def test_random_kernels_share_one_disk_cache(shared_cache, spec, dtype):
+    check(spec, dtype)
+    SEEN.append({"spec": spec, "dtype": dtype})
+
+
+#: Products the BLAS team cuts into blocks (r x k times k x c, c a run-time
+#: dim): a (r, k) pair repeats with another c, so its second call meets the
+#: cached kernel with new sizes.
+SPLITS = [(130, 100, 170), (130, 100, 200), (257, 300, 64), (64, 784, 256), (400, 129, 200)]
+
+
+@pytest.mark.parametrize("dims", SPLITS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_products_the_team_splits_share_the_disk_cache(shared_cache, dims, dtype):
+    from symnet.backends.llvm import team
+
+    r, k, c = dims
+    assert team.blocks(c, r, k, 2)[1] == 2 or team.blocks(r, c, k, 2)[1] == 2  # really split
+    spec = {"kind": "split", "dims": list(dims), "seed": sum(dims)}
     check(spec, dtype)
     SEEN.append({"spec": spec, "dtype": dtype})
 
