@@ -473,6 +473,9 @@ def _under_load(mod: str, specs: list[tuple], sym: Peer, other: Peer, reps: int)
     import sys
 
     by_name = {name: (func, args) for name, func, args, _ in specs}
+    # The bound under load: what the epoch takes on one core with nothing else running.
+    alone = isolated(mod, by_name[sym.name][0], *by_name[sym.name][1], name=sym.name,
+                     env=bench_env(SYMNET_BLAS_THREADS="1"))
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         loaded = {p.name: isolated(mod, by_name[p.name][0], *by_name[p.name][1], name=p.name)
@@ -489,6 +492,10 @@ def _under_load(mod: str, specs: list[tuple], sym: Peer, other: Peer, reps: int)
     extra = (f"; with the team held at two threads (SYMNET_BLAS_THREADS=2; by default "
              f"its size follows the load, which changes no bit) {fmt_time(fixed.median)} "
              f"({fixed.median / sym.median:.2f}x)") if fixed.ok else ""
+    if alone.ok:
+        extra += (f"; on one thread with no load (SYMNET_BLAS_THREADS=1, the one-core bound "
+                  f"of the loaded run) {fmt_time(alone.median)} "
+                  f"({alone.median / sym.median:.2f}x)")
     return verdict(ds <= do, f"float32, one core busy (a spinning process): symnet's epoch "
                              f"degrades no more than the best peer's: `{sym.name}` "
                              f"{fmt_time(sym.median)} -> {fmt_time(ls.median)} ({ds:.2f}x) vs "
@@ -589,7 +596,10 @@ def run(quick: bool = False, probe: dict | None = None) -> Section:
                                  f"machine's large-gemm rate on the step's real FLOPs: "
                                  f"{rate:.1f} GFLOP/s vs {peak:.0f} GFLOP/s = "
                                  f"{rate / peak:.0%} (2048 x 2048 products on both cores; "
-                                 "these are 64-column products)"))
+                                 "these are 64-column products"
+                                 + (f"; the step's products alone through NumPy/OpenBLAS "
+                                    f"reach {STEPS * FLOPS_STEP_NEEDED / floor / 1e9 / peak:.0%}"
+                                    if fl.ok else "") + ")"))
         a = (f"{dtype}: an epoch is {STEPS * FLOPS_STEP_NEEDED / 1e9:.2f} GFLOP of matrix "
              "products (elementwise work is < 1% of it)")
         if peak:
