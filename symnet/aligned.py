@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numpy as np
 
-__all__ = ["ALIGN", "empty", "rows_of"]
+__all__ = ["ALIGN", "address", "empty", "rows_of"]
 
 #: Alignment of every buffer native code gets: a cache line, so a
 #: full-width (AVX-512) vector load never straddles two lines.
 ALIGN = 64
+
+
+_FROM_BUFFER = ctypes.c_char.from_buffer
+_ADDRESSOF = ctypes.addressof
+
+
+def address(a: np.ndarray) -> int:
+    """Where the data of array ``a`` starts (its first element).
+
+    A writeable C-contiguous array is read through the buffer protocol,
+    four times faster than ``a.ctypes.data`` (which builds a helper object
+    on every access: a kernel call passes a dozen addresses); any other
+    array goes through ``a.ctypes.data``.
+
+    >>> a = np.zeros((3, 4))
+    >>> address(a) == a.ctypes.data, address(a[:, 1]) == a[:, 1].ctypes.data
+    (True, True)
+    """
+    try:
+        return _ADDRESSOF(_FROM_BUFFER(a))
+    except (TypeError, ValueError, BufferError):
+        return a.ctypes.data
 
 
 def empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
@@ -24,7 +47,7 @@ def empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
     nbytes = math.prod(shape) * dtype.itemsize
     raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGN
+    start = -address(raw) % ALIGN
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 

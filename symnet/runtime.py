@@ -28,11 +28,21 @@ def _as_float_array(name: str, value, dtype) -> np.ndarray:
 
 def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
                    dtype=np.float64, names: Sequence[str] | None = None,
+                   recipe: list | None = None,
                    ) -> tuple[list[np.ndarray], dict[sp.Symbol, int], int | None]:
     """Check and convert call arguments against the declared symbols.
 
     Returns the arrays (float, C-contiguous), the values of the shape symbols,
     and the number of points when scalar inputs were given as 1-D arrays.
+    ``recipe``, a list, receives per input what was done to it: the shape of
+    a matrix after the reshape of a 1-D or 0-D argument, None for a scalar
+    input; it is left empty when integer labels were turned into one-hot
+    columns (a step that depends on the values, not only on the shapes).
+
+    >>> X = sp.MatrixSymbol("X", 2, sp.Symbol("n"))
+    >>> arrays, dims, points = bind_arguments([X], (np.ones((2, 5)),), {})
+    >>> arrays[0].shape, dims, points
+    ((2, 5), {n: 5}, None)
     """
     names = [str(s) for s in inputs] if names is None else names
     if len(args) > len(inputs):
@@ -57,6 +67,7 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
     sig = _signature(tuple(inputs))
     has_matrix = any(matrix for matrix, _, _ in sig)
     pending: list[int] = []
+    steps: list[tuple[int, int] | None] = []
     for j, ((matrix, kind, shape), v) in enumerate(zip(sig, values, strict=True)):
         name = names[j]
         if matrix:
@@ -83,6 +94,7 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
             if kind != "real":
                 targets.check_targets(f"argument {name}", kind, arr)
             arrays[j] = np.ascontiguousarray(arr)
+            steps.append(arr.shape)
         else:
             arr = _as_float_array(name, v, dtype)
             if arr.ndim > 1 or (arr.ndim == 1 and has_matrix):
@@ -95,6 +107,7 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
                                      f"arguments have {points}")
                 points = arr.shape[0]
             arrays[j] = arr
+            steps.append(None)
     for j in pending:
         sym, name = inputs[j], names[j]
         labels = np.asarray(values[j])
@@ -106,7 +119,39 @@ def bind_arguments(inputs: Sequence[sp.Basic], args: tuple, kwargs: dict,
         arr = targets.onehot_from_labels(f"argument {name}", labels, int(rows), dtype)
         _bind(name, sym.shape, arr.shape, dims)
         arrays[j] = arr
+    if recipe is not None and not pending:
+        recipe.extend(steps)
     return arrays, dims, points
+
+
+#: Argument shapes a kernel remembers the binding of (a loop meets a few).
+_BOUND_MAX = 64
+
+
+def _shape_key(args: tuple, count: int, dtype: np.dtype) -> tuple | None:
+    """What a binding depends on: each argument's shape when it is an array of
+    the kernel's dtype, its type when it is a Python number; None (bind from
+    scratch) for anything else.
+
+    >>> _shape_key((np.zeros((2, 3)), 1.5), 2, np.dtype(np.float64))
+    ((2, 3), <class 'float'>)
+    >>> _shape_key((np.zeros(3, dtype=np.int64),), 1, np.dtype(np.float64)) is None
+    True
+    """
+    if len(args) != count:
+        return None
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            if a.dtype != dtype:
+                return None
+            key.append(a.shape)
+        elif t is float or t is int:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
 
 
 @functools.lru_cache(maxsize=256)
@@ -168,20 +213,52 @@ class Kernel:
         self.__wrapped__ = fn  # inspect.getsource(kernel) shows the generated code
         self._shapes: dict[tuple, list] = {}
         self._names = [str(s) for s in self.inputs]
+        #: Bindings by argument shapes (see _rebind).
+        self._bound: dict[tuple, tuple] = {}
 
     def __call__(self, *args, **kwargs):
-        arrays, dims, points = bind_arguments(self.inputs, args, kwargs, self.dtype,
-                                              self._names)
-        missing = [d for d in self.program.dims if d not in dims]
-        if missing:
-            raise ShapeError(f"cannot infer dimension(s) {', '.join(map(str, missing))} from "
-                             "the arguments")
+        key = None if kwargs else _shape_key(args, len(self.inputs), self.dtype)
+        hit = self._bound.get(key) if key is not None else None
+        if hit is not None:
+            arrays, dims, points, dim_args = self._rebind(args, hit)
+        else:
+            recipe: list = []
+            arrays, dims, points = bind_arguments(self.inputs, args, kwargs, self.dtype,
+                                                  self._names, recipe)
+            missing = [d for d in self.program.dims if d not in dims]
+            if missing:
+                raise ShapeError(f"cannot infer dimension(s) {', '.join(map(str, missing))} "
+                                 "from the arguments")
+            dim_args = [dims[d] for d in self.program.dims]
+            if key is not None and len(recipe) == len(self.inputs):
+                if len(self._bound) >= _BOUND_MAX:
+                    self._bound.clear()
+                self._bound[key] = (tuple(recipe), dict(dims), points, tuple(dim_args))
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            raw = self.fn(*arrays, *[dims[d] for d in self.program.dims])
-        return self._finish(raw, dims, points, arrays)
+            raw = self.fn(*arrays, *dim_args)
+        return self._finish(raw, dims, points, arrays, tuple(dim_args))
 
-    def _output_shapes(self, dims: dict) -> list[tuple[int, int] | None]:
-        key = tuple(dims.get(d) for d in self.program.dims)
+    def _rebind(self, args: tuple, hit: tuple) -> tuple:
+        """bind_arguments for arguments whose shapes were bound before: the
+        dims, reshapes and point count are the same (they follow from the
+        shapes alone), the checks of target values run again."""
+        recipe, dims, points, dim_args = hit
+        arrays = []
+        for j, (a, shape, (matrix, kind, _)) in enumerate(
+                zip(args, recipe, _signature(tuple(self.inputs)), strict=True)):
+            arr = a if type(a) is np.ndarray else _as_float_array(self._names[j], a,
+                                                                   self.dtype)
+            if matrix:
+                if arr.shape != shape:
+                    arr = arr.reshape(shape)
+                if kind != "real":
+                    targets.check_targets(f"argument {self._names[j]}", kind, arr)
+                arr = np.ascontiguousarray(arr)
+            arrays.append(arr)
+        return arrays, dict(dims), points, dim_args
+
+    def _output_shapes(self, dims: dict, key: tuple) -> list[tuple[int, int] | None]:
+        """The outputs' shapes for these dims (``key``: their values in program order)."""
         hit = self._shapes.get(key)
         if hit is None:
             hit = [tuple(int(sp.sympify(d).subs(dims)) for d in e.shape) if is_matrix(e)
@@ -189,7 +266,7 @@ class Kernel:
             self._shapes[key] = hit
         return hit
 
-    def _finish(self, raw, dims, points, arrays=()):
+    def _finish(self, raw, dims, points, arrays, dim_args: tuple):
         """Outputs as fresh arrays of the declared shapes.
 
         A backend's result array is returned as it is when it already has
@@ -199,7 +276,7 @@ class Kernel:
         value returned twice -- is copied, so outputs never alias.
         """
         out = []
-        shapes = self._output_shapes(dims)
+        shapes = self._output_shapes(dims, dim_args)
         # A backend that allocates every output afresh only needs the check
         # for a value returned twice.
         fresh = getattr(self.fn, "fresh_outputs", False)

@@ -104,10 +104,47 @@ def onehot_from_labels(name: str, labels: np.ndarray, classes: int,
     return out
 
 
+def _plainly_valid(kind: str, Y: np.ndarray) -> bool:
+    """Whether ``Y`` passes :func:`check_targets`, decided with two reductions
+    (a kernel called in a loop checks its targets on every call): NaN and
+    infinities fail the bounds or the column sums, so a True here is exactly
+    an acceptance there; a False only sends ``Y`` through the full checks,
+    which say what is wrong."""
+    if Y.ndim != 2 or Y.size == 0 or kind == "real":
+        return False
+    lo = Y.min()
+    if kind == "binary":
+        return bool(lo >= 0) and bool(Y.max() <= 1)
+    if kind != "onehot" or not lo >= 0:
+        return False
+    tol = _sum_tolerance(Y)
+    sums = Y.sum(axis=0)
+    if sums.size <= 16:
+        return all(abs(v - 1) <= tol for v in sums.tolist())
+    return bool((np.abs(sums - 1) <= tol).all())
+
+
+def _sum_tolerance(Y: np.ndarray) -> float:
+    """How far from 1 a one-hot column's sum may be: its dtype's rounding."""
+    return 1e-6 if Y.dtype == np.float64 else 1e-4
+
+
 def check_targets(name: str, kind: str, Y: np.ndarray) -> None:
-    """Check a whole target matrix (rows x samples) against its kind."""
+    """Check a whole target matrix (rows x samples) against its kind.
+
+    >>> check_targets("Y", "onehot", np.eye(3))
+    >>> check_targets("Y", "onehot", np.array([[0.5], [0.25]]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: Y: one-hot targets need columns that each sum to 1 ... column 0 sums to 0.75...
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown target kind {kind!r}")
+    if not _plainly_valid(kind, Y):
+        _check_each(name, kind, Y)
+
+
+def _check_each(name: str, kind: str, Y: np.ndarray) -> None:
+    """The checks of :func:`check_targets` one by one, each with its message."""
     check_finite(name, Y)
     if kind == "binary":
         bad = (Y < 0) | (Y > 1)
@@ -122,8 +159,7 @@ def check_targets(name: str, kind: str, Y: np.ndarray) -> None:
             raise ValueError(f"{name}: one-hot targets must be non-negative, got {Y[at]:g} at "
                              f"{_where(at)}")
         sums = Y.sum(axis=0)
-        tol = 1e-6 if Y.dtype == np.float64 else 1e-4
-        off = np.abs(sums - 1) > tol
+        off = np.abs(sums - 1) > _sum_tolerance(Y)
         if off.any():
             j = int(np.argmax(off))
             raise ValueError(f"{name}: one-hot targets need columns that each sum to 1 (a "

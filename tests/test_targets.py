@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symnet
 from symnet.cli import main
@@ -131,3 +133,57 @@ def test_zero_gradient_check_grad_integer_labels():
               **{p: v for p, v in zip(net.params, init_params(net, 1).values(), strict=True)},
               sp.Symbol("lambda"): 0.0}
     assert symnet.check_grad(net.risk(), net.params, values).ok
+
+
+# Values that sit on every edge of the target checks.
+_EDGES = [0.0, 1.0, 0.5, 0.25, -0.0, -1e-300, 1e-7, 1 + 1.5e-6, 1 - 5e-7, 1 + 5e-5,
+          1 - 1.5e-4, 2.0, np.nan, np.inf, -np.inf, 1e308]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 1e308 overflows on purpose
+@pytest.mark.parametrize("kind", ["onehot", "binary"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_quick_acceptance_of_targets_is_exactly_the_full_check(kind, dtype, data):
+    """check_targets accepts most calls after two reductions: it must accept
+    exactly what the one-by-one checks accept (and leave the errors to them)."""
+    from symnet.targets import _check_each, _plainly_valid
+
+    rows = data.draw(st.integers(1, 4))
+    cols = data.draw(st.sampled_from([1, 3, 16, 17, 40]))
+    labels = data.draw(st.lists(st.integers(0, rows - 1), min_size=cols, max_size=cols))
+    Y = np.zeros((rows, cols), dtype=dtype)
+    Y[labels, np.arange(cols)] = 1
+    for _ in range(data.draw(st.integers(0, 3))):  # a few entries moved to an edge
+        c = data.draw(st.integers(0, cols - 1))
+        r = labels[c] if data.draw(st.booleans()) else data.draw(st.integers(0, rows - 1))
+        Y[r, c] = data.draw(st.sampled_from(_EDGES))
+    if data.draw(st.booleans()):
+        Y = np.asfortranarray(Y)
+    try:
+        _check_each("Y", kind, Y)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert _plainly_valid(kind, Y) == accepted
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("kind", ["onehot", "binary"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cols", [1, 40])
+@pytest.mark.parametrize("edge", _EDGES)
+def test_quick_acceptance_at_each_edge(kind, dtype, cols, edge):
+    from symnet.targets import _check_each, _plainly_valid
+
+    for where in ((1, cols - 1), (0, cols - 1)):  # a one, then a zero, moved to the edge
+        Y = np.zeros((2, cols), dtype=dtype)
+        Y[1] = 1
+        Y[where] = edge
+        try:
+            _check_each("Y", kind, Y)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert _plainly_valid(kind, Y) == accepted, (Y[:, -1], where)

@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from ... import aligned
+from ...aligned import address
 from ...config import blas_threshold
 from ...lower import (
     EpochSpec,
@@ -201,10 +202,11 @@ class NativeFunction(_Native):
         n_in = len(self.prog.inputs)
         arrays, dim_values = list(args[:n_in]), list(args[n_in:])
         points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
-        spec = self.current = self._spec(points)
+        spec = self.current = self._specs.get(points) or self._spec(points)
         values = dict(zip(self.prog.dims, dim_values, strict=True))
         if not points:
-            return self._run(spec, arrays, values, None)
+            # The layout key is the dims in program order (see _layout_for).
+            return self._run(spec, arrays, values, None, tuple(dim_values))
         n = int(np.shape(arrays[points[0]])[0])
         plan = spec.plan
         # Point-wise outputs computed here get one array for all chunks; an
@@ -235,9 +237,12 @@ class NativeFunction(_Native):
                      for name, r in zip(plan.outputs, result, strict=True))
 
     def _run(self, spec: _Specialization, arrays: list, values: dict,
-             out_views: dict[str, np.ndarray] | None):
-        """One native call; ``out_views`` are preallocated output slices."""
-        key, call = self._call_plan(spec, values)
+             out_views: dict[str, np.ndarray] | None, key: tuple | None = None):
+        """One native call; ``out_views`` are preallocated output slices;
+        ``key``, when known, the values of ``spec.dims`` in order."""
+        call = spec.calls.get(key) if key is not None else None
+        if call is None:
+            key, call = self._call_plan(spec, values)
         item = self.dtype.itemsize
         ptr = [0] * call.n_buffers
         keep = []
@@ -246,12 +251,12 @@ class NativeFunction(_Native):
             if arr.ndim == 0:
                 arr = arr.reshape(1)
             keep.append(arr)
-            ptr[k] = arr.ctypes.data
+            ptr[k] = address(arr)
         if out_views is None and (call.work_total + call.out_total) * item < MIN_BYTES:
             # Small: workspace and outputs share one allocation (one address
             # lookup); the outputs start on a cache line after the workspace.
             raw = aligned.empty(call.work_total + call.out_total, self.dtype)
-            base = raw.ctypes.data
+            base = address(raw)
             for k, off in call.work:
                 ptr[k] = base + off * item
             at = call.work_total
@@ -263,13 +268,13 @@ class NativeFunction(_Native):
             keep.append(raw)
         else:
             work = pool.empty(call.work_total, self.dtype)
-            base = work.ctypes.data
+            base = address(work)
             for k, off in call.work:
                 ptr[k] = base + off * item
             keep.append(work)
             if out_views is None:
                 block = pool.empty(max(call.out_total, 1), self.dtype)
-                base = block.ctypes.data
+                base = address(block)
                 made = {name: block[off:off + size].reshape(shape)
                         for name, off, size, shape in call.outs}
                 for k, off in call.out_slots:
@@ -282,13 +287,13 @@ class NativeFunction(_Native):
                     if name not in made:
                         made[name] = aligned_empty(shape, self.dtype)
                 for k, name in call.out_names:
-                    ptr[k] = made[name].ctypes.data
+                    ptr[k] = address(made[name])
         ptrs = np.array(ptr, dtype=np.uintp)
         if key in spec.blas_keys:
             with blas_call():
-                spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
+                spec.cfunc(address(ptrs), address(call.dims))
         else:
-            spec.cfunc(ptrs.ctypes.data, call.dims.ctypes.data)
+            spec.cfunc(address(ptrs), address(call.dims))
         out = []
         for name in spec.plan.outputs:
             if name in call.inputs:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ...aligned import address
 from ...lower import EpochData, EpochSpec
 from ...schedule import Program
 from .blas import blas_call
@@ -44,7 +45,7 @@ class _EpochCall:
         except IndexError:
             pass
         block = aligned_empty(self.total, dtype)
-        base = block.ctypes.data
+        base = address(block)
         ptrs = np.zeros(self.n_buffers, dtype=np.uintp)
         for k, off in self.scratch:
             ptrs[k] = base + off * dtype.itemsize
@@ -149,7 +150,7 @@ class EpochFunction(_Native):
         shadows = []
         for k in call.params:
             arr = arrays[k]
-            addr = arr.ctypes.data
+            addr = address(arr)
             if arr.ndim and addr % ALIGN and k in call.shadows:
                 # Updated every sample: an aligned working copy for the
                 # epoch is much cheaper than split vector loads.
@@ -160,8 +161,8 @@ class EpochFunction(_Native):
                 addr = base + at * item
             ptrs[k] = addr
         loss = np.zeros(1, dtype=self.dtype)
-        args = (ptrs.ctypes.data, call.dims.ctypes.data, X.ctypes.data, Y.ctypes.data,
-                order.ctypes.data, n, int(batch), loss.ctypes.data)
+        args = (address(ptrs), address(call.dims), address(X), address(Y),
+                address(order), n, int(batch), address(loss))
         if call.blas:
             with blas_call():
                 spec.cfunc(*args)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ... import aligned, config
-from ...aligned import ALIGN
+from ...aligned import ALIGN, address
 
 __all__ = ["ALIGN", "MIN_BYTES", "OutputPool", "aligned_copy", "aligned_empty", "pool"]
 
@@ -41,7 +41,8 @@ class _Lease:
 
 
 def _address(block: np.ndarray) -> int:
-    return block.ctypes.data + (-block.ctypes.data % ALIGN)
+    at = address(block)
+    return at + (-at % ALIGN)
 
 
 class OutputPool:
@@ -115,7 +116,7 @@ def aligned_copy(a: np.ndarray, dtype=None) -> np.ndarray:
     (0, [1.0, 2.0, 3.0, 4.0, 5.0])
     """
     dtype = np.dtype(a.dtype if dtype is None else dtype)
-    if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % ALIGN == 0:
+    if a.dtype == dtype and a.flags.c_contiguous and address(a) % ALIGN == 0:
         return a
     out = aligned_empty(a.shape, dtype)
     out[...] = a
