@@ -215,6 +215,10 @@ class Kernel:
         self._names = [str(s) for s in self.inputs]
         #: Bindings by argument shapes (see _rebind).
         self._bound: dict[tuple, tuple] = {}
+        # A backend that allocates every output afresh (see _finish).
+        self._fresh = bool(getattr(fn, "fresh_outputs", False))
+        self._native = bool(getattr(fn, "native_code", False))
+        self._sig = _signature(tuple(self.inputs))
 
     def __call__(self, *args, **kwargs):
         key = None if kwargs else _shape_key(args, len(self.inputs), self.dtype)
@@ -234,8 +238,11 @@ class Kernel:
                 if len(self._bound) >= _BOUND_MAX:
                     self._bound.clear()
                 self._bound[key] = (tuple(recipe), dict(dims), points, tuple(dim_args))
-        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if self._native:  # its arithmetic never reaches NumPy's error state
             raw = self.fn(*arrays, *dim_args)
+        else:
+            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+                raw = self.fn(*arrays, *dim_args)
         return self._finish(raw, dims, points, arrays, tuple(dim_args))
 
     def _rebind(self, args: tuple, hit: tuple) -> tuple:
@@ -245,7 +252,7 @@ class Kernel:
         recipe, dims, points, dim_args = hit
         arrays = []
         for j, (a, shape, (matrix, kind, _)) in enumerate(
-                zip(args, recipe, _signature(tuple(self.inputs)), strict=True)):
+                zip(args, recipe, self._sig, strict=True)):
             arr = a if type(a) is np.ndarray else _as_float_array(self._names[j], a,
                                                                    self.dtype)
             if matrix:
@@ -278,8 +285,9 @@ class Kernel:
         out = []
         shapes = self._output_shapes(dims, dim_args)
         # A backend that allocates every output afresh only needs the check
-        # for a value returned twice.
-        fresh = getattr(self.fn, "fresh_outputs", False)
+        # for a value returned twice (the objects it returned, by identity).
+        fresh = self._fresh
+        given_ids: set[int] = set()
         taken = [] if fresh else [a for a in arrays if isinstance(a, np.ndarray)]
         for shape, val in zip(shapes, raw, strict=True):
             if shape is None and points is None:
@@ -290,13 +298,18 @@ class Kernel:
                 shape = (points,)
                 if np.ndim(val):
                     val = np.reshape(val, -1)
-            if not (isinstance(val, np.ndarray) and val.shape == shape
-                    and val.dtype == self.dtype and val.flags.c_contiguous
-                    and val.flags.writeable
-                    and not any(given is t if fresh else np.may_share_memory(val, t)
-                                for t in taken)):
+            keep = isinstance(val, np.ndarray) and val.shape == shape and val.dtype == self.dtype
+            if keep:
+                flags = val.flags
+                keep = flags.c_contiguous and flags.writeable and (
+                    id(given) not in given_ids if fresh else
+                    not any(np.may_share_memory(val, t) for t in taken))
+            if not keep:
                 val = np.array(np.broadcast_to(val, shape), dtype=self.dtype)
-            taken.append(given if fresh else val)
+            if fresh:
+                given_ids.add(id(given))  # alive in raw until the end of this loop
+            else:
+                taken.append(val)
             out.append(val)
         return out
 

@@ -177,6 +177,8 @@ class NativeFunction(_Native):
     #: Every output array is newly allocated (a value returned twice is the
     #: same array object; inputs returned are copies): see Kernel._finish.
     fresh_outputs = True
+    #: Its arithmetic runs in native code, not through NumPy's error state.
+    native_code = True
 
     def __init__(self, prog: Program, name: str, dtype: np.dtype):
         super().__init__(prog, name, dtype)
@@ -203,10 +205,10 @@ class NativeFunction(_Native):
         arrays, dim_values = list(args[:n_in]), list(args[n_in:])
         points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
         spec = self.current = self._specs.get(points) or self._spec(points)
-        values = dict(zip(self.prog.dims, dim_values, strict=True))
         if not points:
             # The layout key is the dims in program order (see _layout_for).
-            return self._run(spec, arrays, values, None, tuple(dim_values))
+            return self._run(spec, arrays, None, None, tuple(dim_values))
+        values = dict(zip(self.prog.dims, dim_values, strict=True))
         n = int(np.shape(arrays[points[0]])[0])
         plan = spec.plan
         # Point-wise outputs computed here get one array for all chunks; an
@@ -236,12 +238,15 @@ class NativeFunction(_Native):
                      else outs.get(name, r)
                      for name, r in zip(plan.outputs, result, strict=True))
 
-    def _run(self, spec: _Specialization, arrays: list, values: dict,
+    def _run(self, spec: _Specialization, arrays: list, values: dict | None,
              out_views: dict[str, np.ndarray] | None, key: tuple | None = None):
         """One native call; ``out_views`` are preallocated output slices;
-        ``key``, when known, the values of ``spec.dims`` in order."""
+        ``key``, when known, the values of ``spec.dims`` in order (then
+        ``values`` may be None)."""
         call = spec.calls.get(key) if key is not None else None
         if call is None:
+            if values is None:
+                values = dict(zip(spec.dims, key, strict=True))
             key, call = self._call_plan(spec, values)
         item = self.dtype.itemsize
         ptr = [0] * call.n_buffers
