@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from scipy.optimize import minimize
 
 from ..curvature import FlatParams
 from ..errors import DivergedError
@@ -104,6 +103,9 @@ def fit_full_batch(net: MLP, X: np.ndarray, T: np.ndarray, params: list[np.ndarr
             if patience is not None and state["since"] >= patience:
                 state["stopped"] = True
                 raise StopIteration
+
+    # Imported here: scipy.optimize costs ~0.3 s, which SGD training never needs.
+    from scipy.optimize import minimize
 
     try:
         minimize(fun, flat.join(params), jac=True, hessp=hessp, method=METHODS[method],
