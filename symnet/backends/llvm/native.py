@@ -191,6 +191,9 @@ class NativeFunction(_Native):
         return self._spec(())
 
     def _spec(self, points: tuple[int, ...]) -> _Specialization:
+        hit = self._specs.get(points)
+        if hit is not None:  # every call but the first: nothing to rebuild
+            return hit
         shapes: dict[str, tuple] = {}
         dims = list(self.prog.dims)
         if points:
@@ -204,7 +207,7 @@ class NativeFunction(_Native):
         n_in = len(self.prog.inputs)
         arrays, dim_values = list(args[:n_in]), list(args[n_in:])
         points = tuple(k for k in self.scalar_inputs if np.ndim(arrays[k]) == 1)
-        spec = self.current = self._specs.get(points) or self._spec(points)
+        spec = self.current = self._spec(points)
         if not points:
             # The layout key is the dims in program order (see _layout_for).
             return self._run(spec, arrays, None, None, tuple(dim_values))
